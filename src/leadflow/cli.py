@@ -1,0 +1,235 @@
+"""The operator's command line: initialise, serve, check a playbook, inspect and move leads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadflow.domain.records import Actor
+from leadflow.errors import LeadflowError, PlaybookError
+from leadflow.playbook.load import cached_playbook, load_playbook
+from leadflow.playbook.schema import Playbook
+from leadflow.settings import get_settings
+from leadflow.store.db import Store
+
+app = typer.Typer(help="leadflow: lead lifecycle and routing engine.", no_args_is_help=True, add_completion=False)
+playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
+lead_app = typer.Typer(help="Inspect and change leads.", no_args_is_help=True)
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(lead_app, name="lead")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+NowOption = Annotated[
+    str | None, typer.Option("--now", help="ISO time to act at (default: the current UTC time).")
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one readable line on stderr and exit non-zero."""
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn every leadflow refusal into one line and exit status 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PlaybookError as exc:
+            for path, reason in exc.issues:
+                err.print(f"[bold red]error:[/] {path}: {reason}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except LeadflowError as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """`--now` as an aware UTC datetime; the edge is the only place that reads the clock."""
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise LeadflowError(f"'{value}' is not an ISO date-time", "now") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def current_playbook() -> Playbook:
+    return cached_playbook(get_settings().playbook)
+
+
+@contextmanager
+def open_store() -> Iterator[Store]:
+    store = Store(get_settings().database_url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+# --------------------------------------------------------------------------- init / serve
+
+
+@app.command()
+@handles_errors
+def init(
+    demo: Annotated[bool, typer.Option(help="Add the demo organisation (once).")] = True,
+    now: NowOption = None,
+) -> None:
+    """Create or upgrade the database, load the playbook and add the demo organisation."""
+    from leadflow.services.demo import seed_demo
+    from leadflow.services.setup import initialise, read_playbook
+
+    settings = get_settings()
+    at = parse_now(now)
+    pb, text, source = read_playbook(settings.playbook)
+    with open_store() as store:
+        changed = initialise(store, pb, text, source, at)
+        out.print(f"database ready: {settings.database_url}")
+        out.print(f"playbook: {pb.name} ({'loaded' if changed else 'already in force'})")
+        if demo:
+            summary = seed_demo(store, pb, at)
+            out.print(summary)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs, health at /health)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("leadflow.api.app:create_app", factory=True, host=host or settings.host, port=port or settings.port)
+
+
+# --------------------------------------------------------------------------- playbook
+
+
+@playbook_app.command("check")
+def playbook_check(file: Annotated[Path, typer.Argument(help="Playbook YAML file.")]) -> None:
+    """Print `ok`, or every error with its YAML path and reason (exit 2)."""
+    try:
+        load_playbook(file)
+    except PlaybookError as exc:
+        for path, reason in exc.issues:
+            out.print(f"{path}: {reason}", soft_wrap=True, markup=False)
+        raise typer.Exit(2) from None
+    out.print("ok")
+
+
+@playbook_app.command("legacy-status")
+@handles_errors
+def playbook_legacy_status(value: Annotated[str, typer.Argument(help="A status from any process.")]) -> None:
+    """Show which status (and reason) a legacy status becomes under the playbook (L8)."""
+    from leadflow.domain.lifecycle import map_legacy_status
+
+    status, reason = map_legacy_status(current_playbook(), value)
+    out.print(json.dumps({"status": status, "reason": reason}))
+
+
+# --------------------------------------------------------------------------- lead
+
+
+@lead_app.command("show")
+@handles_errors
+def lead_show(lead_id: Annotated[str, typer.Argument(help="Lead id.")]) -> None:
+    """Fields, status, owner and the full history of a lead."""
+    from leadflow.services.views import lead_view
+
+    with open_store() as store, store.uow() as uow:
+        view = lead_view(uow, lead_id)
+    fields = Table(title=f"Lead {lead_id}", show_header=False, title_justify="left")
+    fields.add_column("field", style="bold")
+    fields.add_column("value")
+    for key, value in view.fields.items():
+        fields.add_row(key, "" if value is None else str(value))
+    out.print(fields)
+    history = Table(title="History", title_justify="left")
+    for column in ("when", "field", "old", "new", "by", "rule", "why"):
+        history.add_column(column, overflow="fold")
+    for row in view.history:
+        history.add_row(*row)
+    out.print(history)
+
+
+@lead_app.command("transition")
+@handles_errors
+def lead_transition(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    to: Annotated[str, typer.Option("--to", help="Target status.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Reason (required for some statuses).")] = None,
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Move a lead to another status if the playbook allows it."""
+    from leadflow.services.lifecycle import transition
+    from leadflow.store.models import Lead
+
+    pb = current_playbook()
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        lead = uow.get(Lead, lead_id)
+        result = transition(uow, pb, lead, to, reason, who, parse_now(now))
+        uow.commit()
+        line = f"{lead_id}: {result.plan.from_status} -> {result.plan.to_status}"
+        if result.plan.reason:
+            line += f" ({result.plan.reason})"
+        if lead.owner_type:
+            line += f"; owner {lead.owner_type}:{lead.owner_id}"
+        for follow in result.followups:
+            line += f"; then {follow.to_status} ({follow.reason}) by rule {follow.rule}"
+    out.print(line, markup=False)
+
+
+@lead_app.command("bad-data")
+@handles_errors
+def lead_bad_data(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Bad phone number, Bounced email, ...")],
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Record a bad-data reason; the bad-data rule (L4) fires by itself."""
+    from leadflow.services.lifecycle import add_bad_data_reason
+    from leadflow.store.models import Lead
+
+    pb = current_playbook()
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        lead = uow.get(Lead, lead_id)
+        fired = add_bad_data_reason(uow, pb, lead, reason, who, parse_now(now))
+        uow.commit()
+        line = f"{lead_id}: bad data {', '.join(lead.bad_data_reasons)}; status {lead.status}"
+        for plan in fired:
+            line += f" (rule {plan.rule}: {plan.to_status} - {plan.reason})"
+    out.print(line, markup=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

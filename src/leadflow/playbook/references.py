@@ -1,0 +1,152 @@
+"""Cross-references between playbook sections: every name one section uses must exist."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from leadflow.playbook.countries import resolve_country, resolve_subdivision
+
+if TYPE_CHECKING:
+    from leadflow.playbook.schema import Playbook
+
+Issue = tuple[str, str]
+
+
+def _duplicates(path: str, names: list[str], what: str) -> list[Issue]:
+    seen: set[str] = set()
+    out: list[Issue] = []
+    for i, name in enumerate(names):
+        key = name.casefold()
+        if key in seen:
+            out.append((f"{path}[{i}]", f"duplicate {what} '{name}'"))
+        seen.add(key)
+    return out
+
+
+def find_reference_issues(pb: Playbook) -> list[Issue]:
+    """Every (yaml path, reason) where a name is unknown or defined twice."""
+    statuses = set(pb.status_names())
+    queues = set(pb.queue_names())
+    issues: list[Issue] = []
+    issues += _duplicates("statuses", pb.status_names(), "status")
+    issues += _duplicates("queues", pb.queue_names(), "queue")
+    issues += _duplicates("regions", pb.region_names(), "region")
+    issues += _duplicates("channels", [c.name for c in pb.channels], "channel")
+
+    def status_ref(path: str, name: str | None) -> None:
+        if name is not None and name not in statuses:
+            issues.append((path, f"unknown status '{name}' (statuses: {', '.join(sorted(statuses))})"))
+
+    def queue_ref(path: str, name: str | None) -> None:
+        if name is not None and name not in queues:
+            issues.append((path, f"unknown queue '{name}' (queues: {', '.join(sorted(queues))})"))
+
+    def reason_ref(path: str, status: str | None, reason: str | None) -> None:
+        if reason is None or status is None or status not in statuses:
+            return
+        allowed = pb.reason_names(status)
+        if reason not in allowed:
+            issues.append((path, f"unknown reason '{reason}' for status {status}"))
+
+    for i, st in enumerate(pb.statuses):
+        queue_ref(f"statuses[{i}].queue", st.queue)
+        if st.reason_required and not st.reasons:
+            issues.append((f"statuses[{i}].reasons", "reason_required but no reasons listed"))
+        issues += _duplicates(f"statuses[{i}].reasons", [r.name for r in st.reasons], "reason")
+
+    for i, tr in enumerate(pb.transitions):
+        for j, name in enumerate(tr.from_):
+            status_ref(f"transitions[{i}].from[{j}]", name)
+        for j, name in enumerate(tr.to):
+            status_ref(f"transitions[{i}].to[{j}]", name)
+
+    if pb.bad_data:
+        known = set(pb.bad_data.reasons)
+        for i, rule in enumerate(pb.bad_data.rules):
+            base = f"bad_data.rules[{i}]"
+            for g, group in enumerate(rule.when_each_group_present):
+                for k, reason in enumerate(group):
+                    if reason not in known:
+                        issues.append(
+                            (f"{base}.when_each_group_present[{g}][{k}]",
+                             f"unknown bad-data reason '{reason}'")
+                        )
+            status_ref(f"{base}.set_status", rule.set_status)
+            reason_ref(f"{base}.reason", rule.set_status, rule.reason)
+
+    account_types = set(pb.account_types)
+    for i, cl in enumerate(pb.classifications):
+        for j, t in enumerate(cl.account_types):
+            if t not in account_types:
+                issues.append((f"classifications[{i}].account_types[{j}]", f"unknown account type '{t}'"))
+
+    if pb.offboarding:
+        covered: set[str] = set()
+        for i, rule in enumerate(pb.offboarding.rules):
+            base = f"offboarding.rules[{i}]"
+            for j, name in enumerate(rule.statuses):
+                status_ref(f"{base}.statuses[{j}]", name)
+                covered.add(name)
+            status_ref(f"{base}.set_status", rule.set_status)
+            reason_ref(f"{base}.reason", rule.set_status, rule.reason)
+            if rule.set_status and pb.status(rule.set_status):
+                target = pb.status(rule.set_status)
+                if target is not None and target.needs_reason and rule.reason is None:
+                    issues.append((f"{base}.reason", f"status {rule.set_status} needs a reason"))
+            for k, step in enumerate(rule.owner):
+                queue_ref(f"{base}.owner[{k}].queue", step.queue)
+        for name in sorted(statuses - covered):
+            issues.append(("offboarding.rules", f"no rule for status '{name}'"))
+
+    for legacy, target in pb.legacy_statuses.items():
+        path = f"legacy_statuses.{legacy}"
+        status_ref(f"{path}.status", target.status)
+        reason_ref(f"{path}.reason", target.status, target.reason)
+        found = pb.status(target.status)
+        if found is not None and found.needs_reason and target.reason is None:
+            issues.append((f"{path}.reason", f"status {target.status} needs a reason"))
+
+    status_ref("scoring.mql_status", pb.scoring.mql_status)
+    for j, name in enumerate(pb.scoring.mql_from_statuses):
+        status_ref(f"scoring.mql_from_statuses[{j}]", name)
+
+    if pb.segmentation.scheme not in pb.segmentation.schemes:
+        issues.append(
+            ("segmentation.scheme",
+             f"unknown scheme '{pb.segmentation.scheme}' "
+             f"(schemes: {', '.join(pb.segmentation.schemes)})")
+        )
+
+    aliases = pb.countries.aliases
+    for alias, target in aliases.items():
+        if resolve_country(target) is None:
+            issues.append((f"countries.aliases.{alias}", f"'{target}' is not an ISO 3166 country"))
+    owner_of: dict[str, str] = {}
+    for i, region in enumerate(pb.regions):
+        for j, text in enumerate(region.countries):
+            country = resolve_country(text, aliases)
+            path = f"regions[{i}].countries[{j}]"
+            if country is None:
+                issues.append((path, f"unknown country '{text}'"))
+            elif not region.legacy:
+                if country.alpha_2 in owner_of:
+                    issues.append((path, f"{country.name} is already in region {owner_of[country.alpha_2]}"))
+                owner_of[country.alpha_2] = region.name
+        for text, subs in region.subdivisions.items():
+            country = resolve_country(text, aliases)
+            path = f"regions[{i}].subdivisions.{text}"
+            if country is None:
+                issues.append((path, f"unknown country '{text}'"))
+                continue
+            for j, sub in enumerate(subs):
+                code = resolve_subdivision(country, sub)
+                if code is None:
+                    issues.append((f"{path}[{j}]", f"unknown subdivision '{sub}' of {country.name}"))
+                elif not region.legacy:
+                    if code in owner_of:
+                        issues.append((f"{path}[{j}]", f"{sub} is already in region {owner_of[code]}"))
+                    owner_of[code] = region.name
+
+    for i, ch in enumerate(pb.channels):
+        status_ref(f"channels[{i}].sets_status", ch.sets_status)
+    return issues

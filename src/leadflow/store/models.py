@@ -1,0 +1,451 @@
+"""The records of D1-D6 as SQLAlchemy 2 tables; history and outbox are written by the UoW."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which has no zones) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A short, readable, unique id such as `ld_4f1c2a9b0e7d`."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Tracked:
+    """A record whose every change is kept as field history (D5)."""
+
+    __entity__: ClassVar[str]
+    __id_prefix__: ClassVar[str]
+    __history_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "created_at"})
+
+    if TYPE_CHECKING:
+        id: Mapped[str]
+
+    created_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None]
+
+
+# --------------------------------------------------------------------------- people and queues
+
+
+class User(Tracked, Base):
+    """A member of the go-to-market team (D2)."""
+
+    __tablename__ = "users"
+    __entity__ = "user"
+    __id_prefix__ = "usr"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(40))
+    region: Mapped[str | None] = mapped_column(String(80))
+    segment: Mapped[str | None] = mapped_column(String(40))
+    team: Mapped[str | None] = mapped_column(String(120))
+    manager_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    out_of_office: Mapped[bool] = mapped_column(Boolean, default=False)
+    rr_weight: Mapped[int] = mapped_column(Integer, default=1)
+    rr_capacity_per_day: Mapped[int | None] = mapped_column(Integer)
+    rr_capacity_per_week: Mapped[int | None] = mapped_column(Integer)
+    manager: Mapped[User | None] = relationship(remote_side="User.id", foreign_keys=[manager_id])
+
+
+class Queue(Base):
+    """A queue that owns records nobody works (L2, R10); its id is its name."""
+
+    __tablename__ = "queues"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class Account(Tracked, Base):
+    """A company (D3), with per-source employee counts and addresses."""
+
+    __tablename__ = "accounts"
+    __entity__ = "account"
+    __id_prefix__ = "acc"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    website: Mapped[str | None] = mapped_column(String(500))
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    type: Mapped[str] = mapped_column(String(60))
+    industry: Mapped[str | None] = mapped_column(String(120))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    employees_admin_override: Mapped[int | None] = mapped_column(Integer)
+    employees_datafox: Mapped[int | None] = mapped_column(Integer)
+    employees_zoominfo: Mapped[int | None] = mapped_column(Integer)
+    employees_linkedin: Mapped[int | None] = mapped_column(Integer)
+    employees_user_input: Mapped[int | None] = mapped_column(Integer)
+    employees_user_input_source_url: Mapped[str | None] = mapped_column(String(1000))
+    how_many_developers: Mapped[int | None] = mapped_column(Integer)
+    it_tedd_employees: Mapped[int | None] = mapped_column(Integer)
+    number_of_licenses: Mapped[int | None] = mapped_column(Integer)
+    potential_ee_users_override: Mapped[int | None] = mapped_column(Integer)
+    # {"admin_override": {"country": ..., "state": ..., "city": ...}, "datafox": {...}, ...}
+    addresses: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    sdr_assigned_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    bdr_assigned_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    bdr_prospecting_status: Mapped[str | None] = mapped_column(String(60))
+    named: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_sector: Mapped[bool] = mapped_column(Boolean, default=False)
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    compliance_status: Mapped[str | None] = mapped_column(String(20))
+    executive_sponsor: Mapped[str | None] = mapped_column(String(200))
+    using_ce: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_ce_users: Mapped[int | None] = mapped_column(Integer)
+    ce_instances: Mapped[int | None] = mapped_column(Integer)
+    account_source: Mapped[str | None] = mapped_column(String(80))
+    partner_managed: Mapped[bool | None] = mapped_column(Boolean)
+    segment: Mapped[str | None] = mapped_column(String(40))
+    parent_segment: Mapped[str | None] = mapped_column(String(40))
+    region: Mapped[str | None] = mapped_column(String(80))
+    parent: Mapped[Account | None] = relationship(remote_side="Account.id", foreign_keys=[parent_id])
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    sdr_assigned: Mapped[User | None] = relationship(foreign_keys=[sdr_assigned_id])
+    bdr_assigned: Mapped[User | None] = relationship(foreign_keys=[bdr_assigned_id])
+
+
+# --------------------------------------------------------------------------- people records
+
+
+class PersonFields:
+    """Fields a lead and a contact share (D4)."""
+
+    first_name: Mapped[str | None] = mapped_column(String(120))
+    last_name: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    title: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(80))
+    state: Mapped[str | None] = mapped_column(String(80))
+    initial_source: Mapped[str | None] = mapped_column(String(120))
+    initial_source_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(60), index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(120))
+    bad_data_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    score_parts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    score_source: Mapped[str | None] = mapped_column(String(20))
+    mql_date: Mapped[dt.datetime | None]
+    owner_type: Mapped[str | None] = mapped_column(String(10))
+    owner_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    lc_unknown: Mapped[str] = mapped_column(String(5), default="-")
+    lc_user: Mapped[str] = mapped_column(String(5), default="-")
+    lc_prospect_hierarchy: Mapped[str] = mapped_column(String(5), default="-")
+    lc_customer_hierarchy_account: Mapped[str] = mapped_column(String(5), default="-")
+    lc_former_customer_account: Mapped[str] = mapped_column(String(5), default="-")
+    lc_partner_managed: Mapped[str] = mapped_column(String(5), default="-")
+    product_user: Mapped[bool | None] = mapped_column(Boolean)
+    partner_managed: Mapped[bool | None] = mapped_column(Boolean)
+    last_interesting_moment: Mapped[str | None] = mapped_column(String(300))
+    last_interesting_moment_at: Mapped[dt.datetime | None]
+    active_until: Mapped[dt.datetime | None]
+    high_priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opt_out_until: Mapped[dt.datetime | None]
+    inactive: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_due_at: Mapped[dt.datetime | None]
+    sla_first_response_at: Mapped[dt.datetime | None]
+    sla_breached_at: Mapped[dt.datetime | None]
+    merged_into_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Lead(PersonFields, Tracked, Base):
+    """A person not yet converted (D4)."""
+
+    __tablename__ = "leads"
+    __entity__ = "lead"
+    __id_prefix__ = "ld"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company: Mapped[str | None] = mapped_column(String(300))
+    website: Mapped[str | None] = mapped_column(String(500))
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    industry: Mapped[str | None] = mapped_column(String(120))
+    channel: Mapped[str | None] = mapped_column(String(60))
+    developers_bucket: Mapped[str | None] = mapped_column(String(20))
+    how_many_developers: Mapped[int | None] = mapped_column(Integer)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    segment: Mapped[str | None] = mapped_column(String(40))
+    region: Mapped[str | None] = mapped_column(String(80))
+    matched_account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    match_confidence: Mapped[float | None] = mapped_column(Numeric(4, 3, asdecimal=False))
+    match_evidence: Mapped[str | None] = mapped_column(Text)
+    matched_at: Mapped[dt.datetime | None]
+    converted_contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    converted_account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
+    converted_opportunity_id: Mapped[str | None] = mapped_column(ForeignKey("opportunities.id"))
+    converted_at: Mapped[dt.datetime | None]
+    matched_account: Mapped[Account | None] = relationship(foreign_keys=[matched_account_id])
+    converted_contact: Mapped[Contact | None] = relationship(foreign_keys=[converted_contact_id])
+    converted_account: Mapped[Account | None] = relationship(foreign_keys=[converted_account_id])
+    converted_opportunity: Mapped[Opportunity | None] = relationship(foreign_keys=[converted_opportunity_id])
+
+
+class Contact(PersonFields, Tracked, Base):
+    """A person on an account (D4)."""
+
+    __tablename__ = "contacts"
+    __entity__ = "contact"
+    __id_prefix__ = "ct"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account: Mapped[Account | None] = relationship(foreign_keys=[account_id])
+
+
+# --------------------------------------------------------------------------- opportunities
+
+
+class Opportunity(Tracked, Base):
+    """A deal on an account (O1-O10)."""
+
+    __tablename__ = "opportunities"
+    __entity__ = "opportunity"
+    __id_prefix__ = "opp"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
+    iacv: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
+    initial_iacv: Mapped[float | None] = mapped_column(Numeric(14, 2, asdecimal=False))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    sdr_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    close_date: Mapped[dt.date | None] = mapped_column(Date)
+    sales_accepted_date: Mapped[dt.datetime | None]
+    sales_qualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    sales_qualified_date: Mapped[dt.datetime | None]
+    sales_qualified_source: Mapped[str | None] = mapped_column(String(40))
+    parent_opportunity_id: Mapped[str | None] = mapped_column(ForeignKey("opportunities.id"))
+    primary_contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    closed_at: Mapped[dt.datetime | None]
+    account: Mapped[Account] = relationship(foreign_keys=[account_id])
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    sdr: Mapped[User | None] = relationship(foreign_keys=[sdr_id])
+    parent_opportunity: Mapped[Opportunity | None] = relationship(
+        remote_side="Opportunity.id", foreign_keys=[parent_opportunity_id]
+    )
+    primary_contact: Mapped[Contact | None] = relationship(foreign_keys=[primary_contact_id])
+
+
+# --------------------------------------------------------------------------- activity and work
+
+
+class Activity(Base):
+    """Something a person did or that was done to them (page visit, trial, call, email)."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_subject", "subject_type", "subject_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("act"))
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(60))
+    at: Mapped[dt.datetime]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Campaign(Base):
+    """A marketing campaign, including operational ones like SPAM DELETION (I6)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("cmp"))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(60), default="Other")
+    status: Mapped[str] = mapped_column(String(40), default="Active")
+    created_at: Mapped[dt.datetime | None]
+
+
+class CampaignMember(Base):
+    """A lead or contact on a campaign."""
+
+    __tablename__ = "campaign_members"
+    __table_args__ = (UniqueConstraint("campaign_id", "subject_type", "subject_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("cm"))
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(40), default="Member")
+    added_at: Mapped[dt.datetime]
+    campaign: Mapped[Campaign] = relationship()
+
+
+class Sequence(Base):
+    """An Outreach-style cadence (W1)."""
+
+    __tablename__ = "sequences"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("seq"))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SequenceEnrollment(Base):
+    """A lead or contact in a sequence (W1)."""
+
+    __tablename__ = "sequence_enrollments"
+    __table_args__ = (Index("ix_enrollments_subject", "subject_type", "subject_id", "state"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("enr"))
+    sequence_id: Mapped[str] = mapped_column(ForeignKey("sequences.id"))
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(20), default="active")
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    enrolled_at: Mapped[dt.datetime]
+    replied_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    sequence: Mapped[Sequence] = relationship()
+    owner: Mapped[User | None] = relationship()
+
+
+class Task(Base):
+    """A to-do or meeting on a lead or contact (W5)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("tsk"))
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="task")
+    subject: Mapped[str] = mapped_column(String(300))
+    due_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    completed_at: Mapped[dt.datetime | None]
+    owner: Mapped[User | None] = relationship()
+
+
+# --------------------------------------------------------------------------- history and outbox
+
+
+class FieldHistory(Base):
+    """One field of one record changed: who or which rule, old -> new, when, why (D5)."""
+
+    __tablename__ = "field_history"
+    __table_args__ = (Index("ix_field_history_entity", "entity_type", "entity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    change_id: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(80))
+    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    changed_at: Mapped[dt.datetime]
+    actor_type: Mapped[str] = mapped_column(String(10))
+    actor_id: Mapped[str] = mapped_column(String(120))
+    rule: Mapped[str | None] = mapped_column(String(120))
+    why: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxEvent(Base):
+    """A notification or webhook waiting to go out, written with the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_type: Mapped[str] = mapped_column(String(80), index=True)
+    entity_type: Mapped[str | None] = mapped_column(String(20))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    change_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    available_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PlaybookVersion(Base):
+    """A playbook loaded into this database; the newest active one is in force."""
+
+    __tablename__ = "playbooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[dt.datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Meta(Base):
+    """Small facts about this database (e.g. whether the demo organisation was added)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)

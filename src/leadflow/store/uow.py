@@ -1,0 +1,289 @@
+"""The one write path: a unit of work that records field history and outbox events.
+
+Services open `with uow.changing(actor=..., now=..., rule=..., why=...)` around every write.
+At flush, a listener turns each changed attribute of a tracked record (D5) into a
+`field_history` row naming that actor and rule; a flush of a tracked record outside such a
+block is refused (`UnrecordedChange`), so no write can escape history. Leaving the
+`with UnitOfWork(...)` block without `commit()` rolls everything back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadflow.domain.records import Actor
+from leadflow.errors import InitialSourceLocked, NotFound, UnrecordedChange
+from leadflow.store.models import FieldHistory, OutboxEvent, Tracked, new_id
+
+T = TypeVar("T")
+CREATED = "(created)"
+
+
+@dataclass(frozen=True)
+class ChangeContext:
+    """Who or what is changing records, when, under which playbook rule, and why."""
+
+    actor: Actor
+    now: dt.datetime
+    rule: str | None = None
+    why: str | None = None
+    change_id: str = ""
+
+
+def to_json(value: Any) -> Any:
+    """A column value as JSON for history: datetimes as ISO text, decimals as floats."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return value
+
+
+def snapshot(record: Tracked) -> dict[str, Any]:
+    """Every tracked column of a record as JSON values."""
+    mapper = inspect(type(record))
+    return {
+        attr.key: to_json(getattr(record, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in record.__history_exclude__
+    }
+
+
+class UnitOfWork:
+    """A transaction over the store; commit or everything is rolled back."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._contexts: list[ChangeContext] = []
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        self.session.info["uow"] = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    @property
+    def context(self) -> ChangeContext | None:
+        return self._contexts[-1] if self._contexts else None
+
+    @contextmanager
+    def changing(
+        self,
+        *,
+        actor: Actor | None = None,
+        now: dt.datetime | None = None,
+        rule: str | None = None,
+        why: str | None = None,
+    ) -> Iterator[ChangeContext]:
+        """Every write inside is recorded with this actor, time, rule and reason."""
+        outer = self.context
+        if outer is not None:
+            # Changes made so far belong to the outer context: record them before ours.
+            self.session.flush()
+        if outer is None and (actor is None or now is None):
+            raise UnrecordedChange("the outermost change needs an actor and a now", "actor")
+        if now is not None and now.tzinfo is None:
+            raise UnrecordedChange("now must be timezone-aware", "now")
+        if outer is None:
+            ctx = ChangeContext(actor=actor, now=now, rule=rule, why=why, change_id=new_id("chg"))  # type: ignore[arg-type]
+        else:
+            ctx = replace(
+                outer,
+                actor=actor or outer.actor,
+                now=now or outer.now,
+                rule=rule if rule is not None else outer.rule,
+                why=why if why is not None else outer.why,
+                change_id=new_id("chg"),
+            )
+        self._contexts.append(ctx)
+        try:
+            yield ctx
+            self.session.flush()
+        finally:
+            self._contexts.pop()
+
+    # ---- reading
+
+    def get(self, model: type[T], record_id: str, field: str = "id") -> T:
+        """The record or NotFound naming `field`."""
+        found = self.session.get(model, record_id)
+        if found is None:
+            name = getattr(model, "__entity__", model.__name__.lower())
+            raise NotFound(f"no {name} with id '{record_id}'", field)
+        return found
+
+    def history(self, entity_type: str, entity_id: str) -> list[FieldHistory]:
+        stmt = (
+            select(FieldHistory)
+            .where(FieldHistory.entity_type == entity_type, FieldHistory.entity_id == entity_id)
+            .order_by(FieldHistory.id)
+        )
+        return list(self.session.scalars(stmt))
+
+    # ---- writing
+
+    def add(self, record: T) -> T:
+        """Add a new record (inside `changing`)."""
+        self.session.add(record)
+        return record
+
+    def emit(
+        self,
+        event_type: str,
+        *,
+        entity: Tracked | None = None,
+        payload: dict[str, Any] | None = None,
+        dedupe_key: str | None = None,
+    ) -> OutboxEvent:
+        """Queue a notification in the same transaction as the change that caused it."""
+        ctx = self.context
+        if ctx is None:
+            raise UnrecordedChange("an outbox event needs a change context", "actor")
+        row = OutboxEvent(
+            event_type=event_type,
+            entity_type=entity.__entity__ if entity is not None else None,
+            entity_id=entity.id if entity is not None else None,
+            payload=to_json(payload or {}),
+            dedupe_key=dedupe_key or f"{event_type}:{ctx.change_id}:{uuid.uuid4().hex[:8]}",
+            change_id=ctx.change_id,
+            created_at=ctx.now,
+            available_at=ctx.now,
+        )
+        self.session.add(row)
+        return row
+
+
+def _history_rows(record: Tracked, ctx: ChangeContext, created: bool) -> list[FieldHistory]:
+    def row(field: str, old: Any, new: Any) -> FieldHistory:
+        return FieldHistory(
+            change_id=ctx.change_id,
+            entity_type=record.__entity__,
+            entity_id=record.id,
+            field=field,
+            old_value=old,
+            new_value=new,
+            changed_at=ctx.now,
+            actor_type=ctx.actor.type,
+            actor_id=ctx.actor.id,
+            rule=ctx.rule,
+            why=ctx.why,
+        )
+
+    if created:
+        return [row(CREATED, None, snapshot(record))]
+    state = inspect(record)
+    rows: list[FieldHistory] = []
+    for attr in state.mapper.column_attrs:
+        if attr.key in record.__history_exclude__:
+            continue
+        hist = state.attrs[attr.key].history
+        if not hist.has_changes():
+            continue
+        old = to_json(hist.deleted[0]) if hist.deleted else None
+        new = to_json(getattr(record, attr.key))
+        if old == new:
+            continue
+        if attr.key == "initial_source":
+            _guard_initial_source(record, state, old)
+        rows.append(row(attr.key, old, new))
+    return rows
+
+
+def _apply_defaults(record: Tracked) -> None:
+    """Fill Python-side column defaults now, so the creation snapshot is the stored row."""
+    for column in inspect(type(record)).columns:
+        if column.default is None or getattr(record, column.key, None) is not None:
+            continue
+        default = column.default
+        if getattr(default, "is_scalar", False):
+            setattr(record, column.key, default.arg)  # type: ignore[attr-defined]
+        elif getattr(default, "is_callable", False):
+            setattr(record, column.key, default.arg(None))  # type: ignore[attr-defined]
+
+
+def _guard_initial_source(record: Tracked, state: Any, old: Any) -> None:
+    """D6: Initial Source is set once; only an older first touch (a merge) may replace it."""
+    if old is None:
+        return
+    at_hist = state.attrs["initial_source_at"].history
+    old_at = at_hist.deleted[0] if at_hist.deleted else getattr(record, "initial_source_at")
+    new_at = getattr(record, "initial_source_at")
+    if old_at is not None and new_at is not None and new_at < old_at:
+        return
+    raise InitialSourceLocked(
+        f"Initial Source is '{old}' and is never overwritten (only an older first touch may replace it)",
+        "initial_source",
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _record_history(session: Session, flush_context: Any, instances: Any) -> None:
+    """Turn every change of a tracked record into field history, or refuse the flush."""
+    uow: UnitOfWork | None = session.info.get("uow")
+    changed = [o for o in session.new if isinstance(o, Tracked)]
+    changed += [o for o in session.dirty if isinstance(o, Tracked) and session.is_modified(o)]
+    deleted = [o for o in session.deleted if isinstance(o, Tracked)]
+    if not (changed or deleted):
+        return
+    ctx = uow.context if uow is not None else None
+    if ctx is None:
+        raise UnrecordedChange(
+            "a tracked record was written outside a unit of work's change context", "actor"
+        )
+    rows: list[FieldHistory] = []
+    for record in changed:
+        created = record in session.new
+        if created:
+            _apply_defaults(record)
+            if not record.id:
+                record.id = new_id(record.__id_prefix__)
+            record.created_at = record.created_at or ctx.now
+        record.updated_at = ctx.now
+        rows += _history_rows(record, ctx, created)
+    for record in deleted:
+        rows.append(
+            FieldHistory(
+                change_id=ctx.change_id, entity_type=record.__entity__, entity_id=record.id,
+                field="(deleted)", old_value=None, new_value=None, changed_at=ctx.now,
+                actor_type=ctx.actor.type, actor_id=ctx.actor.id, rule=ctx.rule, why=ctx.why,
+            )
+        )
+    session.add_all(rows)
+
+
+def replay(rows: list[FieldHistory]) -> dict[str, Any]:
+    """Rebuild a record's tracked fields from its history alone (creation snapshot + changes)."""
+    state: dict[str, Any] = {}
+    for h in rows:
+        if h.field == CREATED:
+            state = dict(h.new_value or {})
+        elif h.field == "(deleted)":
+            state = {}
+        else:
+            state[h.field] = h.new_value
+    return state
