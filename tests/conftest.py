@@ -33,7 +33,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"leadflow stores: sqlite + {'postgresql at ' + PG_URL.split('@')[-1] if PG_URL else 'no postgresql (skipped)'}"
+    where = f"postgresql at {PG_URL.split('@')[-1]}" if PG_URL else "no postgresql (skipped)"
+    return f"leadflow stores: sqlite + {where}"
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from builders import a_lead, save
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import a_lead, save
 from leadflow.domain.records import Actor
 from leadflow.errors import LeadflowError
 from leadflow.playbook.load import cached_playbook
@@ -48,7 +48,9 @@ def _check(lead: Lead, rows: list) -> None:  # type: ignore[type-arg]
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(attempts=st.lists(attempt, max_size=12))
-def test_L5_no_sequence_of_attempts_breaks_the_lifecycle(store: Store, attempts: list[tuple[str, str, str | None]]) -> None:
+def test_L5_no_sequence_of_attempts_breaks_the_lifecycle(
+    store: Store, attempts: list[tuple[str, str, str | None]]
+) -> None:
     now = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
     lead_id = f"p{next(_ids)}"
     with store.uow() as uow:

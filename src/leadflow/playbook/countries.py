@@ -76,7 +76,7 @@ def resolve_subdivision(country: Country, text: str | None) -> str | None:
     if not text or not text.strip():
         return None
     key = _fold(text)
-    for sub in pycountry.subdivisions.get(country_code=country.alpha_2) or []:
+    for sub in pycountry.subdivisions.get(country_code=country.alpha_2) or []:  # type: ignore[no-untyped-call]
         short = sub.code.split("-", 1)[1]
         if key in (_fold(sub.code), _fold(short), _fold(sub.name)):
             return str(sub.code)

@@ -79,10 +79,7 @@ def parse_playbook(text: str, source: str = "playbook") -> Playbook:
     try:
         playbook = Playbook.model_validate(data)
     except ValidationError as exc:
-        issues = [
-            (_with_line(_format_loc(err["loc"]) or "(file)", lines), err["msg"])
-            for err in exc.errors()
-        ]
+        issues = [(_with_line(_format_loc(err["loc"]) or "(file)", lines), err["msg"]) for err in exc.errors()]
         raise PlaybookError(issues, source) from None
     refs = playbook.reference_issues()
     if refs:

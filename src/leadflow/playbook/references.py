@@ -68,8 +68,7 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
                 for k, reason in enumerate(group):
                     if reason not in known:
                         issues.append(
-                            (f"{base}.when_each_group_present[{g}][{k}]",
-                             f"unknown bad-data reason '{reason}'")
+                            (f"{base}.when_each_group_present[{g}][{k}]", f"unknown bad-data reason '{reason}'")
                         )
             status_ref(f"{base}.set_status", rule.set_status)
             reason_ref(f"{base}.reason", rule.set_status, rule.reason)
@@ -82,29 +81,28 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
 
     if pb.offboarding:
         covered: set[str] = set()
-        for i, rule in enumerate(pb.offboarding.rules):
+        for i, off in enumerate(pb.offboarding.rules):
             base = f"offboarding.rules[{i}]"
-            for j, name in enumerate(rule.statuses):
+            for j, name in enumerate(off.statuses):
                 status_ref(f"{base}.statuses[{j}]", name)
                 covered.add(name)
-            status_ref(f"{base}.set_status", rule.set_status)
-            reason_ref(f"{base}.reason", rule.set_status, rule.reason)
-            if rule.set_status and pb.status(rule.set_status):
-                target = pb.status(rule.set_status)
-                if target is not None and target.needs_reason and rule.reason is None:
-                    issues.append((f"{base}.reason", f"status {rule.set_status} needs a reason"))
-            for k, step in enumerate(rule.owner):
+            status_ref(f"{base}.set_status", off.set_status)
+            reason_ref(f"{base}.reason", off.set_status, off.reason)
+            off_target = pb.status(off.set_status) if off.set_status else None
+            if off_target is not None and off_target.needs_reason and off.reason is None:
+                issues.append((f"{base}.reason", f"status {off.set_status} needs a reason"))
+            for k, step in enumerate(off.owner):
                 queue_ref(f"{base}.owner[{k}].queue", step.queue)
         for name in sorted(statuses - covered):
             issues.append(("offboarding.rules", f"no rule for status '{name}'"))
 
-    for legacy, target in pb.legacy_statuses.items():
+    for legacy, mapped in pb.legacy_statuses.items():
         path = f"legacy_statuses.{legacy}"
-        status_ref(f"{path}.status", target.status)
-        reason_ref(f"{path}.reason", target.status, target.reason)
-        found = pb.status(target.status)
-        if found is not None and found.needs_reason and target.reason is None:
-            issues.append((f"{path}.reason", f"status {target.status} needs a reason"))
+        status_ref(f"{path}.status", mapped.status)
+        reason_ref(f"{path}.reason", mapped.status, mapped.reason)
+        found = pb.status(mapped.status)
+        if found is not None and found.needs_reason and mapped.reason is None:
+            issues.append((f"{path}.reason", f"status {mapped.status} needs a reason"))
 
     status_ref("scoring.mql_status", pb.scoring.mql_status)
     for j, name in enumerate(pb.scoring.mql_from_statuses):
@@ -112,15 +110,16 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
 
     if pb.segmentation.scheme not in pb.segmentation.schemes:
         issues.append(
-            ("segmentation.scheme",
-             f"unknown scheme '{pb.segmentation.scheme}' "
-             f"(schemes: {', '.join(pb.segmentation.schemes)})")
+            (
+                "segmentation.scheme",
+                f"unknown scheme '{pb.segmentation.scheme}' (schemes: {', '.join(pb.segmentation.schemes)})",
+            )
         )
 
     aliases = pb.countries.aliases
-    for alias, target in aliases.items():
-        if resolve_country(target) is None:
-            issues.append((f"countries.aliases.{alias}", f"'{target}' is not an ISO 3166 country"))
+    for alias, country_name in aliases.items():
+        if resolve_country(country_name) is None:
+            issues.append((f"countries.aliases.{alias}", f"'{country_name}' is not an ISO 3166 country"))
     owner_of: dict[str, str] = {}
     for i, region in enumerate(pb.regions):
         for j, text in enumerate(region.countries):
