@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from builders import a_lead, a_user, an_account, save
 from sqlalchemy import func, select
 
+from builders import a_lead, a_user, an_account, save
 from leadflow.domain.records import Actor
 from leadflow.errors import InvalidTransition, MissingReason, UnknownReason
 from leadflow.playbook.schema import Playbook
 from leadflow.services.lifecycle import add_bad_data_reason, refresh_classifications, transition
 from leadflow.store.db import Store
-from leadflow.store.models import FieldHistory, Lead, SequenceEnrollment, Sequence
+from leadflow.store.models import FieldHistory, Lead, Sequence, SequenceEnrollment
 from leadflow.store.uow import replay, snapshot
 
 ANA = Actor.user("ana")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from builders import SETUP, a_lead, a_user, an_account, save
 from sqlalchemy import func, select
 
+from builders import SETUP, a_lead, a_user, an_account, save
 from leadflow.domain.records import Actor
 from leadflow.errors import InitialSourceLocked, NotFound, UnrecordedChange
 from leadflow.store.db import Store
@@ -237,6 +237,5 @@ def test_D6_only_an_older_first_touch_may_replace_initial_source(store: Store, n
 
 
 def test_D5_naive_datetimes_are_refused(store: Store, now: dt.datetime) -> None:
-    with store.uow() as uow, pytest.raises(UnrecordedChange):
-        with uow.changing(actor=ANA, now=dt.datetime(2026, 1, 1)):
-            pass
+    with store.uow() as uow, pytest.raises(UnrecordedChange), uow.changing(actor=ANA, now=dt.datetime(2026, 1, 1)):
+        pass

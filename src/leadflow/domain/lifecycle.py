@@ -29,9 +29,7 @@ def resolve_status(pb: Playbook, name: str | None, field: str = "status") -> Sta
     """The playbook status for `name` (case-insensitive) or UnknownStatus naming `field`."""
     found = pb.status(name) if name else None
     if found is None:
-        raise UnknownStatus(
-            f"unknown status '{name}'; expected one of: {', '.join(pb.status_names())}", field
-        )
+        raise UnknownStatus(f"unknown status '{name}'; expected one of: {', '.join(pb.status_names())}", field)
     return found
 
 
@@ -52,8 +50,7 @@ def canonical_reason(pb: Playbook, status: StatusDef, reason: str | None) -> str
         if key == r.name.casefold() or key in (a.casefold() for a in r.aliases):
             return r.name
     raise UnknownReason(
-        f"'{text}' is not a reason for {status.name}; expected one of: "
-        f"{', '.join(r.name for r in status.reasons)}",
+        f"'{text}' is not a reason for {status.name}; expected one of: {', '.join(r.name for r in status.reasons)}",
         "reason",
     )
 
@@ -96,9 +93,7 @@ def holding_owner(status: StatusDef, *, in_active_sequence: bool = False) -> Own
     return Owner.queue(status.queue)
 
 
-def bad_data_plan(
-    pb: Playbook, *, current: str, bad_data_reasons: Iterable[str]
-) -> TransitionPlan | None:
+def bad_data_plan(pb: Playbook, *, current: str, bad_data_reasons: Iterable[str]) -> TransitionPlan | None:
     """The L4 rule's move when every one of its groups has a reason on the record."""
     if pb.bad_data is None:
         return None
@@ -121,9 +116,7 @@ def canonical_bad_data_reason(pb: Playbook, reason: str) -> str:
     for name in known:
         if name.casefold() == reason.strip().casefold():
             return name
-    raise UnknownReason(
-        f"'{reason}' is not a bad-data reason; expected one of: {', '.join(known)}", "bad_data_reason"
-    )
+    raise UnknownReason(f"'{reason}' is not a bad-data reason; expected one of: {', '.join(known)}", "bad_data_reason")
 
 
 # --------------------------------------------------------------------------- L6
@@ -197,8 +190,7 @@ def map_legacy_status(pb: Playbook, value: str) -> tuple[str, str | None]:
         if legacy.casefold() == key:
             return target.status, target.reason
     raise UnknownStatus(
-        f"'{value}' is neither a status nor a mapped legacy status "
-        f"(legacy: {', '.join(pb.legacy_statuses) or 'none'})",
+        f"'{value}' is neither a status nor a mapped legacy status (legacy: {', '.join(pb.legacy_statuses) or 'none'})",
         "status",
     )
 
@@ -214,7 +206,7 @@ def offboarding_rule(pb: Playbook, *, status: str, mql_date: dt.datetime | None)
     for rule in pb.offboarding.rules:
         if status not in rule.statuses:
             continue
-        if rule.mql_date == "any":
+        if rule.mql_date == "any" or cutoff is None:
             return rule
         if mql_date is None:
             # No MQL date recorded: treat as old, the cautious reading of the table.

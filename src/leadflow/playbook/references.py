@@ -42,6 +42,9 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
             issues.append((path, f"unknown queue '{name}' (queues: {', '.join(sorted(queues))})"))
 
     def reason_ref(path: str, status: str | None, reason: str | None) -> None:
+        if reason is not None and status is None:
+            issues.append((path, "a reason is given without a status to set"))
+            return
         if reason is None or status is None or status not in statuses:
             return
         allowed = pb.reason_names(status)
@@ -72,6 +75,9 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
                         )
             status_ref(f"{base}.set_status", rule.set_status)
             reason_ref(f"{base}.reason", rule.set_status, rule.reason)
+            bad_target = pb.status(rule.set_status)
+            if bad_target is not None and bad_target.needs_reason and rule.reason is None:
+                issues.append((f"{base}.reason", f"status {rule.set_status} needs a reason"))
 
     account_types = set(pb.account_types)
     for i, cl in enumerate(pb.classifications):
@@ -80,12 +86,14 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
                 issues.append((f"classifications[{i}].account_types[{j}]", f"unknown account type '{t}'"))
 
     if pb.offboarding:
-        covered: set[str] = set()
+        covered: dict[str, set[str]] = {}
         for i, off in enumerate(pb.offboarding.rules):
             base = f"offboarding.rules[{i}]"
             for j, name in enumerate(off.statuses):
                 status_ref(f"{base}.statuses[{j}]", name)
-                covered.add(name)
+                covered.setdefault(name, set()).add(off.mql_date)
+            if off.mql_date != "any" and pb.offboarding.mql_cutoff is None:
+                issues.append((f"{base}.mql_date", "needs offboarding.mql_cutoff"))
             status_ref(f"{base}.set_status", off.set_status)
             reason_ref(f"{base}.reason", off.set_status, off.reason)
             off_target = pb.status(off.set_status) if off.set_status else None
@@ -93,8 +101,13 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
                 issues.append((f"{base}.reason", f"status {off.set_status} needs a reason"))
             for k, step in enumerate(off.owner):
                 queue_ref(f"{base}.owner[{k}].queue", step.queue)
-        for name in sorted(statuses - covered):
-            issues.append(("offboarding.rules", f"no rule for status '{name}'"))
+        for name in pb.status_names():
+            dates = covered.get(name, set())
+            if not dates:
+                issues.append(("offboarding.rules", f"no rule for status '{name}'"))
+            elif "any" not in dates:
+                for missing in sorted({"before_cutoff", "on_or_after_cutoff"} - dates):
+                    issues.append(("offboarding.rules", f"no rule for status '{name}' with MQL date {missing}"))
 
     for legacy, mapped in pb.legacy_statuses.items():
         path = f"legacy_statuses.{legacy}"

@@ -66,6 +66,9 @@ class QueueDef(_Strict):
 class TransitionDef(_Strict):
     """Allowed moves (L5): from each status in `from` to each status in `to`."""
 
+    # `from` is a Python keyword, so the field is `from_`; only the YAML spelling is accepted.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
     from_: list[Name] = Field(alias="from", min_length=1)
     to: list[Name] = Field(min_length=1)
     why: str = ""
@@ -78,7 +81,7 @@ class BadDataRuleDef(_Strict):
     description: str = ""
     when_each_group_present: list[list[Name]] = Field(min_length=1)
     set_status: Name
-    reason: Name
+    reason: Name | None = None
 
 
 class BadDataDef(_Strict):
@@ -141,7 +144,7 @@ class OffboardRuleDef(_Strict):
 
 
 class OffboardingDef(_Strict):
-    mql_cutoff: dt.date
+    mql_cutoff: dt.date | None = None
     rules: list[OffboardRuleDef] = Field(min_length=1)
 
 
@@ -256,6 +259,14 @@ class ChannelDef(_Strict):
     trial_days: int | None = Field(default=None, ge=1)
     hand_raising: bool = False
     source: str = ""
+
+    @model_validator(mode="after")
+    def _handling_has_its_data(self) -> ChannelDef:
+        if self.handling == "forward" and not self.forward_to:
+            raise ValueError("a forward channel needs forward_to")
+        if self.handling == "subscription" and not self.subscribes_to:
+            raise ValueError("a subscription channel needs subscribes_to")
+        return self
 
 
 # --------------------------------------------------------------------------- whole playbook

@@ -231,8 +231,8 @@ def _guard_initial_source(record: Tracked, state: Any, old: Any) -> None:
     if old is None:
         return
     at_hist = state.attrs["initial_source_at"].history
-    old_at = at_hist.deleted[0] if at_hist.deleted else getattr(record, "initial_source_at")
-    new_at = getattr(record, "initial_source_at")
+    old_at = at_hist.deleted[0] if at_hist.deleted else record.initial_source_at
+    new_at = record.initial_source_at
     if old_at is not None and new_at is not None and new_at < old_at:
         return
     raise InitialSourceLocked(
