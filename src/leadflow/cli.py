@@ -28,8 +28,8 @@ lead_app = typer.Typer(help="Inspect and change leads.", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(lead_app, name="lead")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 NowOption = Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +22,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = Store(settings.database_url)
     playbook = cached_playbook(settings.playbook)
-    app = FastAPI(title="leadflow", version=__version__, description="Lead lifecycle and routing engine.")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.dispose()
+
+    app = FastAPI(
+        title="leadflow", version=__version__, description="Lead lifecycle and routing engine.", lifespan=lifespan
+    )
     app.state.store = store
     app.state.playbook = playbook
 
@@ -35,9 +45,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "playbook": playbook.name,
                 "database": store.engine.dialect.name}
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        store.dispose()
 
     return app
