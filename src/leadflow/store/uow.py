@@ -78,14 +78,19 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.session.rollback()
+        # Uncommitted writes are rolled back (and their objects expired); after a commit or
+        # a read-only block the loaded records stay readable once the session is closed.
+        if self.session.info.get("wrote"):
+            self.session.rollback()
         self.session.close()
 
     def commit(self) -> None:
         self.session.commit()
+        self.session.info["wrote"] = False
 
     def rollback(self) -> None:
         self.session.rollback()
+        self.session.info["wrote"] = False
 
     @property
     def context(self) -> ChangeContext | None:
@@ -231,8 +236,8 @@ def _guard_initial_source(record: Tracked, state: Any, old: Any) -> None:
     if old is None:
         return
     at_hist = state.attrs["initial_source_at"].history
-    old_at = at_hist.deleted[0] if at_hist.deleted else record.initial_source_at
-    new_at = record.initial_source_at
+    new_at = getattr(record, "initial_source_at", None)
+    old_at = at_hist.deleted[0] if at_hist.deleted else new_at
     if old_at is not None and new_at is not None and new_at < old_at:
         return
     raise InitialSourceLocked(
@@ -248,6 +253,8 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
     changed = [o for o in session.new if isinstance(o, Tracked)]
     changed += [o for o in session.dirty if isinstance(o, Tracked) and session.is_modified(o)]
     deleted = [o for o in session.deleted if isinstance(o, Tracked)]
+    if session.new or session.dirty or session.deleted:
+        session.info["wrote"] = True
     if not (changed or deleted):
         return
     ctx = uow.context if uow is not None else None
