@@ -127,6 +127,7 @@ class Account(Tracked, Base):
     name: Mapped[str] = mapped_column(String(300))
     website: Mapped[str | None] = mapped_column(String(500))
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    country: Mapped[str | None] = mapped_column(String(80))
     type: Mapped[str] = mapped_column(String(60))
     industry: Mapped[str | None] = mapped_column(String(120))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -208,6 +209,12 @@ class PersonFields:
     sla_first_response_at: Mapped[dt.datetime | None]
     sla_breached_at: Mapped[dt.datetime | None]
     merged_into_id: Mapped[str | None] = mapped_column(String(64))
+    merged_into_type: Mapped[str | None] = mapped_column(String(10))
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)
+    spam_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    duplicate_candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    trial_started_at: Mapped[dt.datetime | None]
+    trial_ends_at: Mapped[dt.datetime | None]
 
 
 class Lead(PersonFields, Tracked, Base):
@@ -423,6 +430,77 @@ class OutboxEvent(Base):
     available_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Intake(Base):
+    """One touch received on a channel, with every pipeline step's outcome (I1, I2, I3)."""
+
+    __tablename__ = "intakes"
+    __table_args__ = (Index("ix_intakes_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("in"))
+    channel: Mapped[str] = mapped_column(String(60))
+    received_at: Mapped[dt.datetime]
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    actor_id: Mapped[str] = mapped_column(String(120))
+    outcome: Mapped[str] = mapped_column(String(30))
+    subject_type: Mapped[str | None] = mapped_column(String(10))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Subscription(Base):
+    """A person on a mailing list (newsletter, security notices) (I1, W6)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("email", "list_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("sub"))
+    email: Mapped[str] = mapped_column(String(320))
+    list_name: Mapped[str] = mapped_column(String(80))
+    subject_type: Mapped[str | None] = mapped_column(String(10))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    subscribed_at: Mapped[dt.datetime]
+    unsubscribed_at: Mapped[dt.datetime | None]
+
+
+class BlockedDomain(Base):
+    """A domain whose new leads are refused (I6)."""
+
+    __tablename__ = "blocked_domains"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    blocked_at: Mapped[dt.datetime]
+    blocked_by: Mapped[str] = mapped_column(String(120))
+
+
+class Tombstone(Base):
+    """What is left of a permanently deleted record: no personal data (I6)."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity_type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(64), index=True)
+    deleted_at: Mapped[dt.datetime]
+    rule: Mapped[str] = mapped_column(String(120))
+    job_run_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+
+
+class JobRun(Base):
+    """One run of a named job for one period: what makes a job idempotent (W8)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(80))
+    period: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class PlaybookVersion(Base):
