@@ -25,8 +25,14 @@ from leadflow.store.db import Store
 app = typer.Typer(help="leadflow: lead lifecycle and routing engine.", no_args_is_help=True, add_completion=False)
 playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
 lead_app = typer.Typer(help="Inspect and change leads.", no_args_is_help=True)
+import_app = typer.Typer(help="Import lists (CSV).", no_args_is_help=True)
+jobs_app = typer.Typer(help="Run named jobs by hand.", no_args_is_help=True)
+domain_app = typer.Typer(help="The domain block list (I6).", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(lead_app, name="lead")
+app.add_typer(import_app, name="import")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(domain_app, name="domain")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -222,6 +228,118 @@ def lead_bad_data(
         for plan in fired:
             line += f" (rule {plan.rule}: {plan.to_status} - {plan.reason})"
     out.print(line, markup=False)
+
+
+# --------------------------------------------------------------------------- intake and import
+
+
+@app.command("intake")
+@handles_errors
+def intake_command(
+    channel: Annotated[str, typer.Option("--channel", help="Intake channel (see the playbook's channels).")],
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Take one person in from JSON on stdin, through the same pipeline as every channel."""
+    from leadflow.services.intake import IntakeEnv, intake
+    from leadflow.services.intake_models import parse_lead
+
+    try:
+        payload = json.loads(sys.stdin.read() or "{}")
+    except json.JSONDecodeError as exc:
+        raise LeadflowError(f"stdin is not JSON: {exc.msg} (line {exc.lineno})", "(stdin)") from None
+    if isinstance(payload, dict):
+        payload = {**payload, "channel": channel}
+    data = parse_lead(payload)
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        result = intake(uow, IntakeEnv(uow, current_playbook()), data, who, parse_now(now))
+        uow.commit()
+    out.print(json.dumps({
+        "intake": result.intake_id, "outcome": result.outcome, "replayed": result.replayed,
+        "subject": {"type": result.subject_type, "id": result.subject_id} if result.subject_id else None,
+        "spam": result.spam, "duplicate_of": result.duplicate_of,
+        "matched_account": {"id": result.match.account_id, "confidence": round(result.match.confidence, 3),
+                            "evidence": result.match.evidence} if result.match else None,
+        "steps": result.steps,
+    }, indent=2, default=str), markup=False)
+
+
+@import_app.command("leads")
+@handles_errors
+def import_leads_command(
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row.", exists=True, dir_okay=False)],
+    channel: Annotated[str, typer.Option("--channel", help="Intake channel of the list, e.g. event_scan.")],
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Add every person to this campaign.")] = None,
+    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the file.")] = "utf-8",
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Import a list through the intake, streaming, with a refused-rows report beside the file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from leadflow.services.imports import count_rows, import_leads
+
+    who = Actor.user(actor) if actor else Actor.system("import")
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} rows/s"),
+               TimeElapsedColumn())
+    with open_store() as store, Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task("rows", total=count_rows(file), rate="-")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[task].speed
+            progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+        report = import_leads(store, current_playbook(), file, channel=channel, actor=who, now=parse_now(now),
+                              campaign=campaign, encoding=encoding, on_row=advance)
+    out.print(report.summary(), markup=False)
+
+
+@app.command("match")
+@handles_errors
+def match_command(
+    accounts: Annotated[Path, typer.Option("--accounts", help="ACCOUNTS.csv: id,name,website,parent_id,country")],
+    leads: Annotated[Path, typer.Option("--leads", help="LEADS.csv: id,email,company,website,country")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write MATCHES.csv here (default: stdout).")] = None,
+) -> None:
+    """Match each lead of a CSV to an account (CONTRACTS §2), with the intake's matcher."""
+    from leadflow.cli_match import match_command as run
+
+    run(accounts=accounts, leads=leads, out=out_file)
+
+
+@domain_app.command("block")
+@handles_errors
+def domain_block(
+    domain: Annotated[str, typer.Argument(help="Domain whose new leads are refused, e.g. spam.example")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is blocked.")] = "",
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Add a domain to the block list: future leads from it are refused (I6)."""
+    from leadflow.services.spam import block_domain
+
+    with open_store() as store, store.uow() as uow:
+        name = block_domain(uow, domain, reason, Actor.user(actor) if actor else Actor.system("cli"), parse_now(now))
+        uow.commit()
+    out.print(f"blocked {name}", markup=False)
+
+
+@jobs_app.command("run")
+@handles_errors
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="Job name, e.g. spam-deletion.")],
+    now: NowOption = None,
+) -> None:
+    """Run a named job by hand for the period that contains --now (idempotent per period)."""
+    import leadflow.services.spam  # noqa: F401  (registers its jobs)
+    from leadflow.services.jobs import run_once
+
+    with open_store() as store:
+        summary = run_once(store, current_playbook(), name, parse_now(now))
+    out.print(summary, markup=False)
 
 
 def main() -> None:

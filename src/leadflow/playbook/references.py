@@ -161,4 +161,19 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
 
     for i, ch in enumerate(pb.channels):
         status_ref(f"channels[{i}].sets_status", ch.sets_status)
+    intake = pb.intake
+    status_ref("intake.lead_status", intake.lead_status)
+    status_ref("intake.open_opportunity_status", intake.open_opportunity_status)
+    reason_ref("intake.open_opportunity_reason", intake.open_opportunity_status, intake.open_opportunity_reason)
+    for key in ("purchase_account_type", "usage_ping_account_type"):
+        if getattr(intake, key) not in account_types:
+            issues.append((f"intake.{key}", f"unknown account type '{getattr(intake, key)}'"))
+    for key in ("purchase_upgrades_types", "customer_convert_types"):
+        for j, t in enumerate(getattr(intake, key)):
+            if t not in account_types:
+                issues.append((f"intake.{key}[{j}]", f"unknown account type '{t}'"))
+    segments = set(pb.segmentation.names())
+    for j, seg in enumerate(intake.customer_convert_segments):
+        if seg not in segments:
+            issues.append((f"intake.customer_convert_segments[{j}]", f"unknown segment '{seg}'"))
     return issues

@@ -9,6 +9,7 @@ every problem at once so that `leadflow playbook check` can print them all.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -269,6 +270,227 @@ class ChannelDef(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- intake (I1-I8, M4)
+
+
+class IntakeDef(_Strict):
+    """How the one intake pipeline treats what arrives (I1-I8) and M4."""
+
+    lead_status: Name = "Inquiry"
+    required_any_of: list[list[Name]] = [["email"], ["last_name", "company"]]
+    free_mail_domains_extra: list[Name] = []
+    spam_campaign: Name = "SPAM DELETION"
+    trial_max_days: int = Field(default=90, ge=1)
+    purchase_account_type: Name = "Customer"
+    purchase_upgrades_types: list[Name] = ["Prospect", "Prospect - CE User", "Former Customer"]
+    usage_ping_account_type: Name = "Prospect - CE User"
+    usage_ping_account_source: Name = "CE Download"
+    adoption_alert_user: Name | None = None
+    customer_convert_types: list[Name] = ["Customer"]
+    customer_convert_segments: list[Name] = ["SMB"]
+    open_opportunity_status: Name | None = None
+    open_opportunity_reason: Name | None = None
+    closed_stages: list[Name] = []
+
+
+# --------------------------------------------------------------------------- duplicates (M1)
+
+
+DuplicateRuleKind = Literal[
+    "same_email",  # the same address, case and spelling normalised
+    "same_domain_last_name",  # same corporate domain, last name (typos allowed), compatible first name
+    "same_phone_last_name",  # same E.164 number, last name (typos allowed), compatible first name
+    "similar_name_company",  # similar full name (any order) at a similar company
+]
+
+# Which optional parameters each kind reads: giving another kind's parameter is a mistake to report.
+_DUPLICATE_RULE_PARAMS: dict[str, frozenset[str]] = {
+    "same_email": frozenset(),
+    "same_domain_last_name": frozenset({"min_last_name_similarity"}),
+    "same_phone_last_name": frozenset({"min_last_name_similarity"}),
+    "similar_name_company": frozenset({"min_last_name_similarity", "min_name_similarity", "min_company_similarity"}),
+}
+
+
+class DuplicateRuleDef(_Strict):
+    """One way two people can be the same person (M1); `score` is what a perfect agreement is worth."""
+
+    id: RuleId
+    kind: DuplicateRuleKind
+    score: float = Field(ge=0, le=1)
+    description: str = ""
+    min_last_name_similarity: float = Field(default=0.9, ge=0, le=1)
+    min_name_similarity: float = Field(default=0.88, ge=0, le=1)
+    min_company_similarity: float = Field(default=0.9, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _only_its_own_parameters(self) -> DuplicateRuleDef:
+        tunable = {"min_last_name_similarity", "min_name_similarity", "min_company_similarity"}
+        foreign = sorted((self.model_fields_set & tunable) - _DUPLICATE_RULE_PARAMS[self.kind])
+        if foreign:
+            raise ValueError(f"a {self.kind} rule does not use {', '.join(foreign)}")
+        return self
+
+
+class FirstNameAgreementDef(_Strict):
+    """What each way two first names can agree multiplies a rule's score by; other names never agree."""
+
+    min_similarity: float = Field(default=0.88, ge=0, le=1)  # Jaro-Winkler of the folded names: a typo
+    nickname: float = Field(default=0.95, ge=0, le=1)  # "Bill" / "William"
+    initial: float = Field(default=0.9, ge=0, le=1)  # "J." / "John"
+    missing: float = Field(default=0.85, ge=0, le=1)  # one side has no first name
+
+
+class DuplicatesDef(_Strict):
+    """Duplicate search across leads and contacts (M1): the rules, in order, and the thresholds."""
+
+    threshold: float = Field(ge=0, le=1)
+    min_score: float = Field(default=0.5, ge=0, le=1)
+    first_name: FirstNameAgreementDef = FirstNameAgreementDef()
+    nicknames: dict[Name, list[Name]] = {}
+    rules: list[DuplicateRuleDef] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DuplicatesDef:
+        if self.min_score > self.threshold:
+            raise ValueError(f"min_score {self.min_score} is above threshold {self.threshold}")
+        ids = [r.id for r in self.rules]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"rule ids listed twice: {', '.join(twice)}")
+        return self
+
+
+# --------------------------------------------------------------------------- spam (I6)
+
+
+SpamCheck = Literal[
+    "disposable_domain",  # the email domain, or a domain it is under, is a temporary-address service
+    "fields_equal",  # every listed field is filled in and all say the same ("test", "test", "test")
+    "field_matches",  # the listed fields match `pattern` (a regular expression, case-insensitive)
+    "no_letters",  # a filled-in field has no letter of any script ("12345", "...")
+    "keyboard_mash",  # a word typed along a keyboard row ("asdf", "qwerty") or a short chunk repeated ("xxx")
+    "phone_invalid",  # a phone is given but is no valid number for the lead's country
+]
+SpamField = Literal["email", "first_name", "last_name", "company", "title", "phone", "website"]
+
+# Which parameters each check reads: giving another check's parameter is a mistake to report.
+_SPAM_CHECK_PARAMS: dict[str, frozenset[str]] = {
+    "disposable_domain": frozenset(),
+    "fields_equal": frozenset({"fields"}),
+    "field_matches": frozenset({"fields", "pattern", "match"}),
+    "no_letters": frozenset({"fields", "match"}),
+    "keyboard_mash": frozenset({"fields", "match"}),
+    "phone_invalid": frozenset(),
+}
+_SPAM_CHECK_NEEDS: dict[str, frozenset[str]] = {
+    "fields_equal": frozenset({"fields"}),
+    "field_matches": frozenset({"fields", "pattern"}),
+    "no_letters": frozenset({"fields"}),
+    "keyboard_mash": frozenset({"fields"}),
+}
+
+
+class SpamRuleDef(_Strict):
+    """One sign of spam (I6). `spam` puts the lead in SPAM DELETION; `suspect` only records the reason."""
+
+    id: RuleId
+    check: SpamCheck
+    severity: Literal["spam", "suspect"]
+    description: str = ""
+    fields: list[SpamField] = []
+    pattern: str | None = None
+    match: Literal["any", "all"] = "any"  # fire when any filled-in field shows it, or only when all do
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _parameters_fit_check(self) -> SpamRuleDef:
+        given = self.model_fields_set & {"fields", "pattern", "match"}
+        foreign = sorted(given - _SPAM_CHECK_PARAMS[self.check])
+        if foreign:
+            raise ValueError(f"a {self.check} rule does not use {', '.join(foreign)}")
+        missing = sorted(_SPAM_CHECK_NEEDS.get(self.check, frozenset()) - given)
+        if missing:
+            raise ValueError(f"a {self.check} rule needs {', '.join(missing)}")
+        if self.check == "fields_equal" and len(set(self.fields)) < 2:
+            raise ValueError("a fields_equal rule compares at least two different fields")
+        return self
+
+
+def _spam_domain(entry: str) -> str:
+    domain = entry.strip().lower().rstrip(".")
+    if "." not in domain or domain.startswith(".") or any(c.isspace() or c in "@/:" for c in domain):
+        raise ValueError(f"'{entry}' is not a domain (write it as example.com)")
+    return domain
+
+
+class SpamDef(_Strict):
+    """I6: temporary-address domains beyond the maintained list, domains wrongly listed there, the
+    domain block list, and the ordered signs of forged or incoherent data."""
+
+    disposable_domains_extra: list[str] = []
+    allow_domains: list[str] = []  # never temporary, even if the maintained list says so
+    blocked_domains: list[str] = []  # new leads from these domains (and their subdomains) are refused
+    rules: list[SpamRuleDef] = []
+
+    @field_validator("disposable_domains_extra", "allow_domains", "blocked_domains")
+    @classmethod
+    def _domains(cls, entries: list[str]) -> list[str]:
+        domains = [_spam_domain(e) for e in entries]
+        twice = sorted({d for d in domains if domains.count(d) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {', '.join(twice)}")
+        return domains
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpamDef:
+        ids = [r.id for r in self.rules]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"rule ids listed twice: {', '.join(twice)}")
+        both = sorted(set(self.disposable_domains_extra) & set(self.allow_domains))
+        if both:
+            raise ValueError(f"both temporary and allowed: {', '.join(both)}")
+        if (self.disposable_domains_extra or self.allow_domains) and not any(
+            r.check == "disposable_domain" for r in self.rules
+        ):
+            raise ValueError("disposable_domains_extra / allow_domains given, but no disposable_domain rule reads them")
+        return self
+
+
+# --------------------------------------------------------------------------- jobs (W8)
+
+
+class JobDef(_Strict):
+    """A named, scheduled job: when it runs, in which time zone, how often."""
+
+    name: RuleId
+    description: str = ""
+    at: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    timezone: Name
+    every: Literal["day", "hour"] = "day"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+
 # --------------------------------------------------------------------------- whole playbook
 
 
@@ -292,6 +514,10 @@ class Playbook(_Strict):
     channels: list[ChannelDef] = Field(min_length=1)
     account_types: list[Name] = Field(min_length=1)
     default_owner_role: Name = "Sales Admin"
+    duplicates: DuplicatesDef | None = None
+    intake: IntakeDef = IntakeDef()
+    jobs: list[JobDef] = []
+    spam: SpamDef | None = None
 
     @field_validator("statuses")
     @classmethod

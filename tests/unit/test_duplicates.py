@@ -1,0 +1,423 @@
+"""Duplicate search across leads and contacts (M1, 002 "Find Duplicates"; I7 same email).
+
+Rules and thresholds come from the default playbook's `duplicates` section; each test arranges
+people with `a_person(...)` and reads the candidates, their scores and their evidence.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadflow.domain.duplicates import (
+    PersonIndex,
+    PersonRow,
+    PersonType,
+    candidate_keys,
+    duplicate_of,
+    find_duplicates,
+    fold_name,
+    person_row,
+    score_pair,
+)
+from leadflow.errors import PlaybookError
+from leadflow.playbook.load import default_playbook_path, load_playbook, parse_playbook
+from leadflow.playbook.schema import DuplicatesDef
+
+RULES = load_playbook(None).duplicates
+assert RULES is not None
+DEFAULT_TEXT = default_playbook_path().read_text(encoding="utf-8")
+_seq = itertools.count(1)
+
+
+def a_person(type: PersonType = "lead", **fields: Any) -> PersonRow:
+    return person_row(type, fields.pop("id", f"p{next(_seq)}"), **fields)
+
+
+def rules_with(mutate: Any) -> DuplicatesDef:
+    """The default playbook's rules, changed by `mutate` on the parsed YAML and validated again."""
+    data = copy.deepcopy(yaml.safe_load(DEFAULT_TEXT))
+    mutate(data["duplicates"])
+    found = parse_playbook(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "copy.yaml").duplicates
+    assert found is not None
+    return found
+
+
+# --------------------------------------------------------------------------- rows and keys
+
+
+def test_M1_person_row_normalises_email_phone_country_and_domain() -> None:
+    row = a_person(
+        email="  Jane.Doe@Mail.ACME.de ", first_name=" Jane ", last_name="Doe", phone="030 1234567", country="Germany"
+    )
+    assert row.email == "jane.doe@mail.acme.de"
+    assert row.domain == "acme.de"
+    assert row.country == "DE"
+    assert row.phone == "+49301234567"
+    assert row.first_name == "Jane"
+
+
+def test_M1_free_mail_is_no_domain_and_the_website_is_used_instead() -> None:
+    assert a_person(email="jane@gmail.com").domain is None
+    assert a_person(email="jane@gmail.com", website="https://www.Acme.de/about").domain == "acme.de"
+    assert a_person(email="jane@acme-mail.example", free_mail_extra=["acme-mail.example"]).domain is None
+
+
+def test_M1_candidate_keys_say_what_the_store_queries() -> None:
+    row = a_person(email="Jane@Acme.de", last_name="  Müller-O'Brien ", phone="+49 30 1234567")
+    assert candidate_keys(row) == {
+        "email": "jane@acme.de",
+        "domain": "acme.de",
+        "last_name_folded": "muller obrien",
+        "phone": "+49301234567",
+    }
+    assert candidate_keys(a_person(email="jane@gmail.com")) == {"email": "jane@gmail.com"}
+    assert fold_name("  Łukasz  Ñúñez-Ørsted ") == "lukasz nunez orsted"
+
+
+# --------------------------------------------------------------------------- same email (I7)
+
+
+def test_M1_same_email_in_any_case_is_a_duplicate_with_score_one() -> None:
+    new = a_person(email="JANE.DOE@acme.de", first_name="Jane", last_name="Doe")
+    old = a_person("contact", id="c1", email="jane.doe@ACME.DE")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert (found.type, found.id, found.score, found.rule) == ("contact", "c1", 1.0, "same-email")
+    assert found.evidence[0] == "same email jane.doe@acme.de"
+
+
+def test_M1_same_free_mail_address_is_still_the_same_person() -> None:
+    found = score_pair(a_person(email="jd@gmail.com"), a_person(email="JD@gmail.com"), RULES)
+    assert found is not None and found.score == 1.0
+
+
+# --------------------------------------------------------------------------- domain + last name (002)
+
+
+def test_M1_same_domain_and_last_name_with_the_same_first_name() -> None:
+    new = a_person(email="jane@acme.de", first_name="Jane", last_name="Doe")
+    old = a_person(email="j.doe@acme.de", first_name="jane", last_name="DOE", id="l7")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert found.score == 0.9
+    assert found.rule == "same-domain-last-name"
+    assert found.evidence == ("same domain acme.de and last name Doe",)
+
+
+def test_M1_domain_from_the_website_counts_like_the_email_domain() -> None:
+    new = a_person(email="jane@acme.de", first_name="Jane", last_name="Doe")
+    old = a_person(website="www.acme.de", first_name="Jane", last_name="Doe")
+    found = score_pair(new, old, RULES)
+    assert found is not None and found.rule == "same-domain-last-name"
+
+
+def test_M1_a_typo_in_the_last_name_is_still_found_with_a_lower_score() -> None:
+    new = a_person(email="john@acme.com", first_name="John", last_name="Smtih")
+    old = a_person(email="jsmith@acme.com", first_name="John", last_name="Smith")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert 0.8 <= found.score < 0.9
+    assert "last name 'Smtih' ≈ 'Smith' (0.95)" in found.evidence[0]
+
+
+@pytest.mark.parametrize(
+    ("first_new", "first_old", "kind"),
+    [("Jon", "John", "nickname"), ("Bill", "William", "nickname"), ("J.", "John", "initial"), ("Jonh", "John", None)],
+)
+def test_M1_nickname_initial_or_typo_in_the_first_name_is_compatible(first_new: str, first_old: str, kind: str) -> None:
+    new = a_person(email="x1@acme.com", first_name=first_new, last_name="Smith")
+    old = a_person(email="x2@acme.com", first_name=first_old, last_name="Smith")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert found.score >= RULES.threshold
+    expected = f"({kind})" if kind else "≈"
+    assert expected in found.evidence[0]
+
+
+def test_M1_a_missing_first_name_is_listed_but_not_reported_as_duplicate_of() -> None:
+    new = a_person(email="info.doe@acme.de", last_name="Doe")
+    old = a_person(email="jane@acme.de", first_name="Jane", last_name="Doe")
+    found = find_duplicates(new, [old], RULES)
+    assert len(found) == 1
+    assert "first name missing on one side" in found[0].evidence[0]
+    assert RULES.min_score <= found[0].score < RULES.threshold
+    assert duplicate_of(found, RULES) is None
+
+
+def test_M1_different_people_at_the_same_company_are_not_duplicates() -> None:
+    jane = a_person(email="jane.doe@acme.de", first_name="Jane", last_name="Doe", company="Acme GmbH")
+    assert score_pair(jane, a_person(email="max@acme.de", first_name="Max", last_name="Mustermann"), RULES) is None
+    # Same last name, another first name: relatives or namesakes, not one person.
+    assert score_pair(jane, a_person(email="john.doe@acme.de", first_name="John", last_name="Doe"), RULES) is None
+    anna = a_person(email="a@acme.de", first_name="Anna", last_name="Doe", company="Acme")
+    assert score_pair(jane, anna, RULES) is None
+
+
+def test_M1_free_mail_domains_never_count_as_a_shared_domain() -> None:
+    new = a_person(email="jane.doe@gmail.com", first_name="Jane", last_name="Doe")
+    old = a_person(email="jdoe@gmail.com", first_name="Jane", last_name="Doe")
+    assert score_pair(new, old, RULES) is None
+    # Even when a row is built by hand with a free-mail domain.
+    raw_new = PersonRow("lead", "x", first_name="Jane", last_name="Doe", domain="gmail.com")
+    raw_old = PersonRow("lead", "y", first_name="Jane", last_name="Doe", domain="gmail.com")
+    assert score_pair(raw_new, raw_old, RULES) is None
+
+
+# --------------------------------------------------------------------------- phone + last name
+
+
+def test_M1_same_phone_and_last_name() -> None:
+    new = a_person(phone="+49 30 1234567", first_name="Jane", last_name="Doe")
+    old = a_person(phone="030-1234567", country="DE", first_name="Jane", last_name="Doe")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert found.rule == "same-phone-last-name"
+    assert found.evidence == ("same phone +49301234567 and last name Doe",)
+
+
+# --------------------------------------------------------------------------- similar name + company
+
+
+def test_M1_similar_name_at_the_same_company_is_scored_by_similarity() -> None:
+    new = a_person(email="jon.smith@gmail.com", first_name="Jon", last_name="Smith", company="Acme GmbH")
+    old = a_person(email="john.smith@yahoo.com", first_name="John", last_name="Smith", company="ACME")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert found.rule == "similar-name-company"
+    assert found.evidence == ("name 'Jon Smith' ≈ 'John Smith' (0.95), company 'Acme GmbH' = 'ACME'",)
+    assert found.score == pytest.approx(0.9 * 0.95)
+
+
+def test_M1_accents_case_and_name_order_do_not_matter() -> None:
+    new = a_person(first_name="José", last_name="Núñez", company="Müller & Söhne AG")
+    old = a_person(first_name="NUNEZ", last_name="jose", company="Muller and Sohne")
+    found = score_pair(new, old, RULES)
+    assert found is not None
+    assert "first and last swapped" in found.evidence[0] or "first and last name swapped" in found.evidence[0]
+    assert found.score >= RULES.threshold
+
+
+def test_M1_similar_names_at_different_companies_are_not_duplicates() -> None:
+    new = a_person(first_name="John", last_name="Smith", company="Acme GmbH")
+    assert score_pair(new, a_person(first_name="John", last_name="Smith", company="Globex Corporation"), RULES) is None
+    assert score_pair(new, a_person(first_name="John", last_name="Smith"), RULES) is None
+
+
+@pytest.mark.parametrize(("first_new", "first_old"), [("Anna", "Hanna"), ("Paul", "Paula"), ("Jane", "June")])
+def test_M1_two_different_first_names_are_two_people(first_new: str, first_old: str) -> None:
+    new = a_person(email="a@acme.de", first_name=first_new, last_name="Schmidt", company="Acme")
+    old = a_person(email="b@acme.de", first_name=first_old, last_name="Schmidt", company="Acme")
+    assert score_pair(new, old, RULES) is None
+
+
+def test_M1_a_common_misspelling_of_a_first_name_is_a_typo() -> None:
+    new = a_person(email="a@acme.de", first_name="Micheal", last_name="Schmidt")
+    found = score_pair(new, a_person(email="b@acme.de", first_name="Michael", last_name="Schmidt"), RULES)
+    assert found is not None and found.score >= RULES.threshold
+
+
+# --------------------------------------------------------------------------- ordering and evidence
+
+
+def test_M1_candidates_are_ordered_best_first_with_every_rule_as_evidence() -> None:
+    new = a_person(email="jane.doe@acme.de", first_name="Jane", last_name="Doe", company="Acme GmbH")
+    by_email = a_person("contact", id="c-email", email="JANE.DOE@acme.de", first_name="Jane", last_name="Doe")
+    by_domain = a_person(id="l-domain", email="j.doe@acme.de", first_name="J", last_name="Doe")
+    by_name = a_person(id="l-name", email="jane@gmail.com", first_name="Jane", last_name="Doe", company="ACME AG")
+    unrelated = a_person(id="l-other", email="max@acme.de", first_name="Max", last_name="Mustermann")
+    found = find_duplicates(new, [unrelated, by_name, by_domain, by_email], RULES)
+    assert [c.id for c in found] == ["c-email", "l-name", "l-domain"]
+    assert found[0].evidence == ("same email jane.doe@acme.de", "same domain acme.de and last name Doe")
+    assert found[1].score == 0.9 and found[2].score == pytest.approx(0.81)
+    best = duplicate_of(found, RULES)
+    assert best is not None and best.id == "c-email"
+
+
+def test_M1_contacts_and_leads_are_both_found_contact_first_among_equals() -> None:
+    new = a_person(email="jane@acme.de", first_name="Jane", last_name="Doe")
+    lead = a_person("lead", id="a-lead", email="jane@acme.de")
+    contact = a_person("contact", id="z-contact", email="jane@acme.de")
+    found = find_duplicates(new, [lead, contact], RULES)
+    assert [(c.type, c.id) for c in found] == [("contact", "z-contact"), ("lead", "a-lead")]
+
+
+def test_M1_a_record_is_not_its_own_duplicate() -> None:
+    row = a_person(id="same", email="jane@acme.de")
+    assert find_duplicates(row, [row], RULES) == []
+    assert PersonIndex(RULES, [row]).find(row) == []
+
+
+# --------------------------------------------------------------------------- rules are playbook data
+
+
+def test_M1_default_playbook_carries_the_rules_of_seed_002() -> None:
+    assert [r.kind for r in RULES.rules] == [
+        "same_email",
+        "same_domain_last_name",
+        "same_phone_last_name",
+        "similar_name_company",
+    ]
+    assert RULES.rules[0].score == 1.0
+    assert RULES.threshold == 0.8
+
+
+def test_M1_raising_the_threshold_in_a_copy_changes_the_decision() -> None:
+    new = a_person(email="x1@acme.com", first_name="J.", last_name="Smith")
+    old = a_person(email="x2@acme.com", first_name="John", last_name="Smith")
+    assert duplicate_of(find_duplicates(new, [old], RULES), RULES) is not None
+    stricter = rules_with(lambda d: d.update(threshold=0.95))
+    assert duplicate_of(find_duplicates(new, [old], stricter), stricter) is None
+
+
+def test_M1_changing_a_rule_in_a_copy_changes_the_result() -> None:
+    new = a_person(first_name="Jon", last_name="Smith", company="Acme")
+    old = a_person(first_name="John", last_name="Smith", company="Acme Corp")
+    assert score_pair(new, old, RULES) is not None
+    without = rules_with(lambda d: d.update(rules=[r for r in d["rules"] if r["kind"] != "similar_name_company"]))
+    assert score_pair(new, old, without) is None
+    cheaper_nicknames = rules_with(lambda d: d["first_name"].update(nickname=0.5))
+    found = score_pair(new, old, cheaper_nicknames)
+    assert found is None or found.score < RULES.threshold
+
+
+def test_M1_playbook_nicknames_add_to_the_table() -> None:
+    new = a_person(email="a@acme.de", first_name="Hansi", last_name="Huber")
+    old = a_person(email="b@acme.de", first_name="Johannes", last_name="Huber")
+    assert score_pair(new, old, RULES) is None
+    extended = rules_with(lambda d: d.update(nicknames={"Johannes": ["Hansi"]}))
+    found = score_pair(new, old, extended)
+    assert found is not None and "(nickname)" in found.evidence[0]
+    assert PersonIndex(extended, [old]).find(new)[0].id == old.id
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["rules"][0].update(kind="same_fax"), "same_email"),
+        (lambda d: d["rules"][0].update(min_company_similarity=0.5), "does not use min_company_similarity"),
+        (lambda d: d["rules"].append(dict(d["rules"][0])), "listed twice"),
+        (lambda d: d.update(min_score=0.9, threshold=0.8), "above threshold"),
+        (lambda d: d["rules"][1].update(score=1.5), "less than or equal to 1"),
+    ],
+)
+def test_M1_a_broken_duplicates_section_is_refused_with_its_path(mutate: Any, message: str) -> None:
+    data = copy.deepcopy(yaml.safe_load(DEFAULT_TEXT))
+    mutate(data["duplicates"])
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "broken.yaml")
+    assert any(path.startswith("duplicates") and message in reason for path, reason in caught.value.issues)
+
+
+# --------------------------------------------------------------------------- batch index
+
+
+def _people() -> list[PersonRow]:
+    return [
+        a_person(id="1", email="jane.doe@acme.de", first_name="Jane", last_name="Doe", company="Acme GmbH"),
+        a_person("contact", id="2", email="JANE.DOE@acme.de", first_name="Jane", last_name="Doe"),
+        a_person(id="3", email="bill.gates@globex.com", first_name="Bill", last_name="Gates"),
+        a_person(id="4", email="wgates@globex.com", first_name="William", last_name="Gates"),
+        a_person(id="5", email="jon@gmail.com", first_name="Jon", last_name="Smith", company="Initech LLC"),
+        a_person(id="6", email="john.s@yahoo.com", first_name="Smith", last_name="John", company="Initech"),
+        a_person(id="7", email="max@acme.de", first_name="Max", last_name="Doe"),
+        a_person(id="8", email="mia@initech.com", first_name="Mia", last_name="Wong", company="Initech"),
+    ]
+
+
+def test_M1_the_index_finds_the_same_pairs_as_comparing_every_pair() -> None:
+    people = _people()
+    index = PersonIndex(RULES, people)
+    found = {frozenset((row.id, c.id)) for row, c in index.duplicate_pairs()}
+    every = {
+        frozenset((a.id, b.id))
+        for a, b in itertools.combinations(people, 2)
+        if (c := score_pair(a, b, RULES)) is not None and c.score >= RULES.threshold
+    }
+    assert found == every == {frozenset(("1", "2")), frozenset(("3", "4")), frozenset(("5", "6"))}
+
+
+FIRST = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Lucas", "Mia", "Ethan", "Zoe", "Felix", "Ines", "Omar", "Yuki"]
+LAST = [
+    "Garcia",
+    "Novak",
+    "Okafor",
+    "Lindqvist",
+    "Tanaka",
+    "Moreau",
+    "Kowalski",
+    "Haddad",
+    "Fischer",
+    "Rossi",
+    "Nguyen",
+    "Byrne",
+    "Petrov",
+    "Silva",
+    "Jensen",
+    "Kaur",
+    "Dubois",
+    "Ivanova",
+    "Mensah",
+    "Larsen",
+]
+
+
+def test_M1_the_index_compares_a_person_with_a_few_others_only() -> None:
+    people = [
+        a_person(id=f"x{i}", email=f"p{i}@firm{i % 40}.com", first_name=first, last_name=last, company=f"Firm {i % 40}")
+        for i, (first, last) in enumerate(itertools.product(FIRST, LAST))
+    ]
+    index = PersonIndex(RULES, people)
+    newcomer = a_person(email="new@firm3.com", first_name="Olivia", last_name="Lindqvsit", company="Firm 3")
+    assert len(index.candidates(newcomer)) < len(people) // 20
+    assert [c.id for c in index.find(newcomer)] == ["x3"]
+
+
+# --------------------------------------------------------------------------- properties
+
+names = st.sampled_from(["Jane", "Jon", "John", "J.", "Bill", "William", "José", "", "Anna", "Hanna", "Smith"])
+surnames = st.sampled_from(["Doe", "Smith", "Smtih", "Schmidt", "Núñez", "Nunez", "", "Jones", "John"])
+companies = st.sampled_from(["Acme GmbH", "ACME", "Acme Data", "Globex Corp", "", "Initech"])
+emails = st.sampled_from(["jane@acme.de", "JANE@acme.de", "j@globex.com", "x@gmail.com", "", "doe@acme.de"])
+phones = st.sampled_from(["+49 30 1234567", "+44 20 7946 0958", ""])
+
+
+@st.composite
+def people(draw: st.DrawFn) -> PersonRow:
+    return person_row(
+        draw(st.sampled_from(["lead", "contact"])),
+        draw(st.text(min_size=1, max_size=4)),
+        email=draw(emails),
+        first_name=draw(names),
+        last_name=draw(surnames),
+        company=draw(companies),
+        phone=draw(phones),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(people(), people())
+def test_M1_score_is_in_unit_interval_and_symmetric(a: PersonRow, b: PersonRow) -> None:
+    ab, ba = score_pair(a, b, RULES), score_pair(b, a, RULES)
+    assert (ab is None) == (ba is None)
+    if ab is not None and ba is not None:
+        assert 0.0 <= ab.score <= 1.0
+        assert ab.score == ba.score
+        assert ab.rule == ba.rule
+        assert len(ab.evidence) == len(ba.evidence) >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(people(), min_size=2, max_size=8, unique_by=lambda p: (p.type, p.id)))
+def test_M1_the_index_never_misses_a_pair_the_rules_would_report(rows: list[PersonRow]) -> None:
+    found = {frozenset(((row.type, row.id), (c.type, c.id))) for row, c in PersonIndex(RULES, rows).duplicate_pairs()}
+    for a, b in itertools.combinations(rows, 2):
+        pair = score_pair(a, b, RULES)
+        if pair is not None and pair.score >= RULES.threshold:
+            assert frozenset(((a.type, a.id), (b.type, b.id))) in found
