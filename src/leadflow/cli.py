@@ -38,9 +38,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-NowOption = Annotated[
-    str | None, typer.Option("--now", help="ISO time to act at (default: the current UTC time).")
-]
+NowOption = Annotated[str | None, typer.Option("--now", help="ISO time to act at (default: the current UTC time).")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -169,6 +167,13 @@ def lead_show(lead_id: Annotated[str, typer.Argument(help="Lead id.")]) -> None:
     for key, value in view.fields.items():
         fields.add_row(key, "" if value is None else str(value))
     out.print(fields)
+    if view.intakes:
+        intakes = Table(title="Intake", title_justify="left")
+        for column in ("when", "channel", "outcome", "steps"):
+            intakes.add_column(column, overflow="fold")
+        for row in view.intakes:
+            intakes.add_row(*row)
+        out.print(intakes)
     history = Table(title="History", title_justify="left")
     for column in ("when", "field", "old", "new", "by", "rule", "why"):
         history.add_column(column, overflow="fold")
@@ -255,14 +260,29 @@ def intake_command(
     with open_store() as store, store.uow() as uow:
         result = intake(uow, IntakeEnv(uow, current_playbook()), data, who, parse_now(now))
         uow.commit()
-    out.print(json.dumps({
-        "intake": result.intake_id, "outcome": result.outcome, "replayed": result.replayed,
-        "subject": {"type": result.subject_type, "id": result.subject_id} if result.subject_id else None,
-        "spam": result.spam, "duplicate_of": result.duplicate_of,
-        "matched_account": {"id": result.match.account_id, "confidence": round(result.match.confidence, 3),
-                            "evidence": result.match.evidence} if result.match else None,
-        "steps": result.steps,
-    }, indent=2, default=str), markup=False)
+    out.print(
+        json.dumps(
+            {
+                "intake": result.intake_id,
+                "outcome": result.outcome,
+                "replayed": result.replayed,
+                "subject": {"type": result.subject_type, "id": result.subject_id} if result.subject_id else None,
+                "spam": result.spam,
+                "duplicate_of": result.duplicate_of,
+                "matched_account": {
+                    "id": result.match.account_id,
+                    "confidence": round(result.match.confidence, 3),
+                    "evidence": result.match.evidence,
+                }
+                if result.match
+                else None,
+                "steps": result.steps,
+            },
+            indent=2,
+            default=str,
+        ),
+        markup=False,
+    )
 
 
 @import_app.command("leads")
@@ -281,9 +301,13 @@ def import_leads_command(
     from leadflow.services.imports import count_rows, import_leads
 
     who = Actor.user(actor) if actor else Actor.system("import")
-    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]} rows/s"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TimeElapsedColumn(),
+    )
     with open_store() as store, Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task("rows", total=count_rows(file), rate="-")
 
@@ -292,8 +316,17 @@ def import_leads_command(
             speed = progress.tasks[task].speed
             progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
-        report = import_leads(store, current_playbook(), file, channel=channel, actor=who, now=parse_now(now),
-                              campaign=campaign, encoding=encoding, on_row=advance)
+        report = import_leads(
+            store,
+            current_playbook(),
+            file,
+            channel=channel,
+            actor=who,
+            now=parse_now(now),
+            campaign=campaign,
+            encoding=encoding,
+            on_row=advance,
+        )
     out.print(report.summary(), markup=False)
 
 
@@ -308,6 +341,40 @@ def match_command(
     from leadflow.cli_match import match_command as run
 
     run(accounts=accounts, leads=leads, out=out_file)
+
+
+@app.command("merge")
+@handles_errors
+def merge_command(
+    survivor: Annotated[str, typer.Argument(help="Id of the record that survives (lead or contact).")],
+    merged: Annotated[str, typer.Argument(help="Id of the lead merged into it.")],
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Merge lead MERGED into SURVIVOR (a lead or a contact), keeping the oldest Initial Source (M3)."""
+    from leadflow.services.merge import merge
+    from leadflow.store.models import Contact, Lead
+
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        records = []
+        for record_id, field in ((survivor, "survivor"), (merged, "merged")):
+            found = uow.session.get(Lead, record_id) or uow.session.get(Contact, record_id)
+            if found is None:
+                raise LeadflowError(f"no lead or contact with id '{record_id}'", field)
+            records.append(found)
+        result = merge(uow, current_playbook(), records[0], records[1], who, parse_now(now))
+        uow.commit()
+    table = Table(
+        title=f"{result.merged_type} {result.merged_id} merged into {result.survivor_type} {result.survivor_id}",
+        title_justify="left",
+    )
+    for column in ("field", "rule", "value", "from"):
+        table.add_column(column, overflow="fold")
+    for choice in result.choices:
+        if choice.value not in (None, "", [], False) or choice.source != "survivor":
+            table.add_row(choice.field, choice.rule, str(choice.value), choice.source)
+    out.print(table)
 
 
 @domain_app.command("block")

@@ -467,6 +467,18 @@ class SpamDef(_Strict):
         return self
 
 
+# --------------------------------------------------------------------------- merge (M3)
+
+MergeChoice = Literal["newest_non_empty", "oldest_non_empty", "survivor", "max", "union", "any_true", "oldest"]
+
+
+class MergeDef(_Strict):
+    """Which value survives a merge, field by field (M3); every choice is written to history."""
+
+    default: MergeChoice = "newest_non_empty"
+    fields: dict[Name, MergeChoice] = {}
+
+
 # --------------------------------------------------------------------------- jobs (W8)
 
 
@@ -517,6 +529,7 @@ class Playbook(_Strict):
     duplicates: DuplicatesDef | None = None
     intake: IntakeDef = IntakeDef()
     jobs: list[JobDef] = []
+    merge: MergeDef = MergeDef()
     spam: SpamDef | None = None
 
     @field_validator("statuses")

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
-from leadflow.store.models import FieldHistory, Lead
+from leadflow.services.merge import history_with_merged
+from leadflow.store.models import FieldHistory, Intake, Lead
 from leadflow.store.uow import UnitOfWork, to_json
 
 
@@ -16,6 +17,7 @@ from leadflow.store.uow import UnitOfWork, to_json
 class LeadView:
     fields: dict[str, Any]
     history: list[tuple[str, str, str, str, str, str, str]]
+    intakes: list[tuple[str, str, str, str]]
 
 
 def _short(value: Any) -> str:
@@ -25,10 +27,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def history_row(h: FieldHistory) -> tuple[str, str, str, str, str, str, str]:
+def history_row(h: FieldHistory, own: bool = True) -> tuple[str, str, str, str, str, str, str]:
     return (
         h.changed_at.strftime("%Y-%m-%d %H:%M:%S"),
-        h.field,
+        h.field if own else f"{h.field} [{h.entity_type} {h.entity_id}]",
         _short(h.old_value),
         _short(h.new_value),
         f"{h.actor_type}:{h.actor_id}",
@@ -48,4 +50,21 @@ def lead_view(uow: UnitOfWork, lead_id: str) -> LeadView:
     for attr in inspect(Lead).column_attrs:
         if attr.key not in ("status", "status_reason", "owner_type", "owner_id"):
             fields[attr.key] = to_json(getattr(lead, attr.key))
-    return LeadView(fields=fields, history=[history_row(h) for h in uow.history("lead", lead_id)])
+    rows = history_with_merged(uow, lead)
+    intakes = uow.session.scalars(
+        select(Intake).where(Intake.subject_type == "lead", Intake.subject_id == lead_id).order_by(Intake.received_at)
+    )
+    return LeadView(
+        fields=fields,
+        history=[history_row(h, own=(h.entity_type, h.entity_id) == ("lead", lead_id)) for h in rows],
+        intakes=[(i.received_at.strftime("%Y-%m-%d %H:%M:%S"), i.channel, i.outcome, _steps(i.steps)) for i in intakes],
+    )
+
+
+def _steps(steps: list[dict[str, Any]]) -> str:
+    """One line per step: its name and what it found."""
+    lines = []
+    for step in steps:
+        rest = {k: v for k, v in step.items() if k != "step" and v not in (None, [], {}, "")}
+        lines.append(f"{step.get('step')}: {_short(rest)}")
+    return "\n".join(lines)
