@@ -509,15 +509,19 @@ class PersonIndex:
 
     # ---- keys
 
-    def _initials(self, first: tuple[str, ...]) -> set[str]:
-        """The first letters under which a first name is filed: its own and its nicknames'."""
+    def _related(self, first: tuple[str, ...]) -> set[str]:
+        """A first name with its nicknames and the names it is a nickname of ("Bill": William, Will, ...)."""
         if not first:
             return set()
         name = first[0]
         namer = _nick_namer()
         related = {name} | namer.nicknames_of(name) | namer.canonicals_of(name)
         related |= {b for a, b in _playbook_nicknames(self.rules) if a == name}
-        return {r[0] for r in related if r}
+        return {r for r in related if r}
+
+    def _initials(self, first: tuple[str, ...]) -> set[str]:
+        """The first letters under which a first name is filed: its own and its nicknames'."""
+        return {r[0] for r in self._related(first)}
 
     def _insert_keys(self, p: _Parsed) -> set[str]:
         keys: set[str] = set()
@@ -532,7 +536,8 @@ class PersonIndex:
             initials = self._initials(p.first)
             keys.update(f"n:{_phonetic(last)}|{i}" for i in initials)
             keys.update(f"p:{last[:3]}|{i}" for i in initials)
-            keys.add(f"f:{_phonetic(p.first[0])}|{last[0]}")
+            # the sound of the first name and of its nicknames ("Bill" is filed as "William" too)
+            keys.update(f"f:{_phonetic(name)}|{last[0]}" for name in self._related(p.first))
         return keys
 
     def _query_keys(self, p: _Parsed) -> set[str]:

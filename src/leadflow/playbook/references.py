@@ -163,6 +163,8 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
         status_ref(f"channels[{i}].sets_status", ch.sets_status)
     intake = pb.intake
     status_ref("intake.lead_status", intake.lead_status)
+    for j, name in enumerate(intake.m4_statuses):
+        status_ref(f"intake.m4_statuses[{j}]", name)
     status_ref("intake.open_opportunity_status", intake.open_opportunity_status)
     reason_ref("intake.open_opportunity_reason", intake.open_opportunity_status, intake.open_opportunity_reason)
     for key in ("purchase_account_type", "usage_ping_account_type"):
@@ -176,4 +178,215 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
     for j, seg in enumerate(intake.customer_convert_segments):
         if seg not in segments:
             issues.append((f"intake.customer_convert_segments[{j}]", f"unknown segment '{seg}'"))
+
+    public = pb.territory.public_sector
+    regions = {r.name for r in pb.regions}
+    if public.region is not None and public.region not in regions:
+        region_list = ", ".join(sorted(regions))
+        issues.append(("territory.public_sector.region", f"unknown region '{public.region}' (regions: {region_list})"))
+    for i, industry in enumerate(public.industries):
+        for j, text in enumerate(industry.countries):
+            if resolve_country(text, aliases) is None:
+                issues.append((f"territory.public_sector.industries[{i}].countries[{j}]", f"unknown country '{text}'"))
+    issues += _score_and_activity_issues(pb)
+    issues += find_routing_issues(pb)
+    return issues
+
+
+def _score_and_activity_issues(pb: Playbook) -> list[Issue]:
+    """S1, S10: the activity types, segments, regions and countries that score and activity rules name exist."""
+    issues: list[Issue] = []
+    channels = [c.name for c in pb.channels]
+    extra = pb.activity.types if pb.activity else []
+    known = set(channels) | set(extra)
+    listing = ", ".join(sorted(known))
+
+    def activity_ref(path: str, name: str) -> None:
+        if name not in known:
+            issues.append((path, f"unknown activity type '{name}' (channels and activity.types: {listing})"))
+
+    for i, rule in enumerate(pb.scoring.behaviour):
+        for j, name in enumerate(rule.activity_types):
+            activity_ref(f"scoring.behaviour[{i}].activity_types[{j}]", name)
+    segments = {s.casefold() for s in pb.segmentation.names()}
+    regions = {r.casefold() for r in pb.region_names()}
+    for i, prof in enumerate(pb.scoring.profile):
+        for j, value in enumerate(prof.equals):
+            path = f"scoring.profile[{i}].equals[{j}]"
+            if prof.field == "segment" and value.casefold() not in segments:
+                issues.append((path, f"unknown segment '{value}'"))
+            elif prof.field == "region" and value.casefold() not in regions:
+                issues.append((path, f"unknown region '{value}'"))
+            elif prof.field == "country" and resolve_country(value, pb.countries.aliases) is None:
+                issues.append((path, f"unknown country '{value}'"))
+
+    act = pb.activity
+    if act is None:
+        return issues
+    for j, name in enumerate(act.types):
+        if name in channels:
+            issues.append((f"activity.types[{j}]", f"'{name}' is a channel already (channels are activity types)"))
+    issues += _duplicates("activity.types", act.types, "activity type")
+    for j, name in enumerate(act.hand_raising):
+        activity_ref(f"activity.hand_raising[{j}]", name)
+    for name in act.trial_days:
+        activity_ref(f"activity.trial_days.{name}", name)
+    for j, name in enumerate(act.engage_after_activities):
+        activity_ref(f"activity.engage_after_activities[{j}]", name)
+    sources = {c.initial_source.casefold() for c in pb.channels}
+    for j, source in enumerate(act.not_to_engage_initial_sources):
+        if source.casefold() not in sources:
+            issues.append(
+                (f"activity.not_to_engage_initial_sources[{j}]", f"no channel has the Initial Source '{source}'")
+            )
+    return issues
+
+
+def find_routing_issues(pb: Playbook) -> list[Issue]:
+    """R1: every field, pool, queue, team, role, region, segment and status a routing section names exists,
+    and every test fits the kind of its field."""
+    from difflib import get_close_matches
+
+    from leadflow.playbook.schema import ROUTING_FIELDS, ROUTING_OPS, USER_ROLES, FieldTestDef
+
+    routing = pb.routing
+    if routing is None:
+        return []
+    issues: list[Issue] = []
+    aliases = pb.countries.aliases
+    channels = [c.name for c in pb.channels]
+    vocabularies: dict[str, set[str]] = {
+        "channels": set(channels),
+        "segments": set(pb.segmentation.names()),
+        "regions": set(pb.region_names()),
+        "statuses": set(pb.status_names()),
+        "account_types": set(pb.account_types),
+        "activities": set(channels) | set(pb.activity.types if pb.activity else []),
+    }
+    singular = {"channels": "channel", "segments": "segment", "regions": "region", "statuses": "status"}
+    singular |= {"account_types": "account type", "activities": "activity type", "countries": "country"}
+    queues = set(pb.queue_names())
+    pools = {p.id for p in routing.pools}
+    teams = set(routing.teams)
+    user_fields = sorted(name for name, spec in ROUTING_FIELDS.items() if spec.type == "user")
+    field_list = ", ".join(n for n in ROUTING_FIELDS if not n.startswith("ultimate_parent.")) + ", ultimate_parent.*"
+
+    def in_vocabulary(vocabulary: str, value: str) -> bool:
+        if vocabulary == "countries":
+            return resolve_country(value, aliases) is not None
+        return value in vocabularies[vocabulary]
+
+    def unknown(path: str, what: str, name: str, known: set[str] | list[str]) -> None:
+        issues.append((path, f"unknown {what} '{name}' ({what}s: {', '.join(sorted(known)) or 'none'})"))
+
+    issues += _duplicates("routing.teams", routing.teams, "team")
+    if routing.unroutable_queue is not None and routing.unroutable_queue not in queues:
+        unknown("routing.unroutable_queue", "queue", routing.unroutable_queue, queues)
+    for key in ("mql_statuses", "working_statuses"):
+        for j, name in enumerate(getattr(routing.same_company, key)):
+            if name not in vocabularies["statuses"]:
+                unknown(f"routing.same_company.{key}[{j}]", "status", name, vocabularies["statuses"])
+    for name in routing.channel_sla:
+        if name not in vocabularies["channels"]:
+            unknown(f"routing.channel_sla.{name}", "channel", name, vocabularies["channels"])
+
+    for i, pool in enumerate(routing.pools):
+        base = f"routing.pools[{i}]"
+        for j, role in enumerate(pool.roles):
+            if role not in USER_ROLES:
+                unknown(f"{base}.roles[{j}]", "role", role, list(USER_ROLES))
+        for j, team in enumerate(pool.teams):
+            if team not in teams:
+                unknown(f"{base}.teams[{j}]", "team", team, teams)
+        for j, seg in enumerate(pool.segments):
+            if seg not in vocabularies["segments"]:
+                unknown(f"{base}.segments[{j}]", "segment", seg, vocabularies["segments"])
+        fixed = pool.fixed_regions()
+        for j, region in enumerate(fixed):
+            if region not in vocabularies["regions"]:
+                path = f"{base}.region" if isinstance(pool.region, str) else f"{base}.region[{j}]"
+                unknown(path, "region", region, vocabularies["regions"])
+
+    def same_company_statuses(path: str, name: str) -> None:
+        mql = name in ("same_company.mql_count", "same_company.earliest_mql_owner")
+        if mql and not routing.same_company.mql_statuses:
+            issues.append((path, f"{name} needs routing.same_company.mql_statuses"))
+        working = name in ("same_company.working_count", "same_company.working_owner")
+        if working and not routing.same_company.working_statuses:
+            issues.append((path, f"{name} needs routing.same_company.working_statuses"))
+
+    def check_test(path: str, name: str, test: FieldTestDef) -> None:
+        spec = ROUTING_FIELDS.get(name)
+        if spec is None:
+            near = get_close_matches(name, list(ROUTING_FIELDS), n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            issues.append((path, f"unknown field '{name}' ({hint}fields: {field_list})"))
+            return
+        same_company_statuses(path, name)
+        allowed = ROUTING_OPS[spec.type]
+        for op, value in test.ops():
+            op_path = f"{path}.{op}"
+            if op not in allowed:
+                issues.append(
+                    (op_path, f"{op} does not apply to the {spec.type} field {name} (use {', '.join(allowed)})")
+                )
+                continue
+            if op not in ("eq", "in", "not_in"):
+                continue
+            items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+            for k, item in items:
+                item_path = op_path if k is None else f"{op_path}[{k}]"
+                if spec.type == "flag":
+                    ok = isinstance(item, bool)
+                elif spec.type == "number":
+                    ok = isinstance(item, int) and not isinstance(item, bool)
+                else:
+                    ok = isinstance(item, str)
+                if not ok:
+                    want = {"flag": "true or false", "number": "a whole number"}.get(spec.type, "text")
+                    issues.append((item_path, f"{name} is a {spec.type} field: {item!r} is not {want}"))
+                elif spec.vocabulary is not None and not in_vocabulary(spec.vocabulary, str(item)):
+                    what = singular[spec.vocabulary]
+                    if spec.vocabulary == "countries":
+                        issues.append((item_path, f"unknown country '{item}'"))
+                    else:
+                        unknown(item_path, what, str(item), vocabularies[spec.vocabulary])
+
+    def check_user_field(path: str, name: str) -> None:
+        if name not in ROUTING_FIELDS:
+            issues.append((path, f"unknown field '{name}' (user fields: {', '.join(user_fields)})"))
+        elif ROUTING_FIELDS[name].type != "user":
+            issues.append((path, f"{name} holds no user (user fields: {', '.join(user_fields)})"))
+        else:
+            same_company_statuses(path, name)
+
+    takes_all: str | None = None
+    for i, rule in enumerate(routing.rules):
+        base = f"routing.rules[{i}]"
+        if takes_all is not None:
+            issues.append((base, f"rule '{rule.id}' is never checked: rule '{takes_all}' before it takes every lead"))
+        for name, test in rule.when.items():
+            check_test(f"{base}.when.{name}", name, test)
+        for g, group in enumerate(rule.when_any):
+            for name, test in group.items():
+                check_test(f"{base}.when_any[{g}].{name}", name, test)
+        for j, target in enumerate(rule.assign):
+            path = f"{base}.assign[{j}]"
+            if target.user_field is not None:
+                check_user_field(f"{path}.user_field", target.user_field)
+            if target.pool is not None and target.pool not in pools:
+                unknown(f"{path}.pool", "pool", target.pool, pools)
+            if target.queue is not None and target.queue not in queues:
+                unknown(f"{path}.queue", "queue", target.queue, queues)
+        for j, name in enumerate(rule.notify):
+            check_user_field(f"{base}.notify[{j}]", name)
+        always_yields = any(t.queue is not None or t.default_owner for t in rule.assign)
+        if not rule.when and not rule.when_any and (always_yields or not rule.fallthrough_when_empty):
+            takes_all = takes_all or rule.id
+
+    if pb.offboarding is not None:
+        for i, off in enumerate(pb.offboarding.rules):
+            for k, step in enumerate(off.owner):
+                if step.round_robin is not None and step.round_robin not in pools:
+                    unknown(f"offboarding.rules[{i}].owner[{k}].round_robin", "pool", step.round_robin, pools)
     return issues

@@ -164,10 +164,24 @@ class LegacyStatusDef(_Strict):
 
 
 class ScoringDef(_Strict):
+    """Thresholds (S2, S3) and the point rules (S1): `behaviour` for what a person does, `profile` for who
+    they are. `mql_status` null: reaching the threshold only stamps the MQL date; `mql_from_statuses`
+    empty: from any status."""
+
     mql_threshold: int = Field(ge=0)
     routing_threshold: int = Field(ge=0)
     mql_status: Name | None = None
     mql_from_statuses: list[Name] = []
+    behaviour: list[BehaviourRuleDef] = []
+    profile: list[ProfileRuleDef] = []
+
+    @model_validator(mode="after")
+    def _rule_ids_once(self) -> ScoringDef:
+        ids = [r.id for r in self.behaviour] + [r.id for r in self.profile]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"rule ids listed twice: {', '.join(twice)}")
+        return self
 
 
 # --------------------------------------------------------------------------- segments (S4)
@@ -204,14 +218,59 @@ class SegmentSchemeDef(_Strict):
         return self
 
 
+EmployeeSource = Literal["admin_override", "datafox", "zoominfo", "linkedin", "user_input"]
+
+
+class EmployeeSourceDef(_Strict):
+    """One data source of an account's Total Employee count (S6), in priority order."""
+
+    source: EmployeeSource
+    only_during_review: bool = False  # 003: admins override "only during the sales segment review"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plain_string(cls, value: Any) -> Any:
+        return {"source": value} if isinstance(value, str) else value
+
+
+class SegmentReviewDef(_Strict):
+    """The sales segment review (S9): which fiscal quarter it runs in."""
+
+    quarter: int = Field(default=4, ge=1, le=4)
+
+
 class SegmentationDef(_Strict):
     scheme: Name
     unknown: Name = "Unknown"
     schemes: dict[Name, SegmentSchemeDef] = Field(min_length=1)
+    # S6 (003): the first source with a count decides; LinkedIn and websites are not sources.
+    employee_sources: list[EmployeeSourceDef] = Field(
+        default=[
+            EmployeeSourceDef(source="admin_override", only_during_review=True),
+            EmployeeSourceDef(source="datafox"),
+            EmployeeSourceDef(source="zoominfo"),
+        ],
+        min_length=1,
+    )
+    review: SegmentReviewDef = SegmentReviewDef()
+
+    @field_validator("employee_sources")
+    @classmethod
+    def _sources_once(cls, sources: list[EmployeeSourceDef]) -> list[EmployeeSourceDef]:
+        names = [s.source for s in sources]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"sources listed twice: {', '.join(twice)}")
+        return sources
 
     @property
     def active(self) -> SegmentSchemeDef:
         return self.schemes[self.scheme]
+
+    def active_names(self) -> list[str]:
+        """The segments the active scheme can give, largest first, then Unknown."""
+        bands = sorted(self.active.bands, key=lambda b: -b.min)
+        return [*(b.name for b in bands), self.unknown]
 
     def names(self) -> list[str]:
         """Every segment name any scheme can give, plus Unknown, largest first."""
@@ -286,6 +345,7 @@ class IntakeDef(_Strict):
     usage_ping_account_type: Name = "Prospect - CE User"
     usage_ping_account_source: Name = "CE Download"
     adoption_alert_user: Name | None = None
+    m4_statuses: list[Name] = ["Raw", "Inquiry", "MQL"]
     customer_convert_types: list[Name] = ["Customer"]
     customer_convert_segments: list[Name] = ["SMB"]
     open_opportunity_status: Name | None = None
@@ -503,6 +563,435 @@ class JobDef(_Strict):
         return value
 
 
+# --------------------------------------------------------------------------- fiscal calendar (S6, S9)
+
+
+class MonthDayDef(_Strict):
+    """A day of the year; days stop at 28 so that every quarter starts on the same day of a month."""
+
+    month: int = Field(ge=1, le=12)
+    day: int = Field(default=1, ge=1, le=28)
+
+
+class FiscalDef(_Strict):
+    """The company's fiscal year: four quarters of three months from `year_start`."""
+
+    year_start: MonthDayDef = MonthDayDef(month=1, day=1)
+    year_named_by: Literal["start", "end"] = "end"  # GitLab's FY2026 ends on 31 January 2026
+    timezone: Name = "UTC"  # the zone in which a moment is read as a calendar date
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+
+# --------------------------------------------------------------------------- territory (S8)
+
+
+AddressSource = Literal["admin_override", "datafox", "zoominfo", "shipping", "billing"]
+
+
+class PublicSectorIndustryDef(_Strict):
+    """An industry that makes a record public sector; `countries` empty means anywhere."""
+
+    name: Name
+    countries: list[Name] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plain_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class PublicSectorDef(_Strict):
+    """Which records are public sector (R4, R7) and the region that team works as."""
+
+    region: Name | None = None
+    industries: list[PublicSectorIndustryDef] = []
+
+
+class TerritoryDef(_Strict):
+    """S8 (003): the "Account - Territory" address comes from the first source that has a country."""
+
+    address_sources: list[AddressSource] = Field(
+        default=["admin_override", "datafox", "zoominfo", "shipping", "billing"], min_length=1
+    )
+    public_sector: PublicSectorDef = PublicSectorDef()
+
+    @field_validator("address_sources")
+    @classmethod
+    def _sources_once(cls, sources: list[str]) -> list[str]:
+        twice = sorted({n for n in sources if sources.count(n) > 1})
+        if twice:
+            raise ValueError(f"sources listed twice: {', '.join(twice)}")
+        return sources
+
+
+# --------------------------------------------------------------------------- score rules (S1)
+
+
+class BehaviourRuleDef(_Strict):
+    """Points for what a person does (S1): every activity of `activity_types` adds `points` (may be negative).
+
+    `max_times`: at most this many count within any `window_days` days (ever, without a window).
+    `decay_after_days`: an activity older than this no longer counts; its points fade out of the score.
+    """
+
+    id: RuleId
+    description: str = ""
+    activity_types: list[RuleId] = Field(min_length=1)
+    points: int
+    max_times: int | None = Field(default=None, ge=1)
+    window_days: int | None = Field(default=None, ge=1)
+    decay_after_days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _window_has_a_limit(self) -> BehaviourRuleDef:
+        if self.window_days is not None and self.max_times is None:
+            raise ValueError("window_days needs max_times (at most max_times within window_days)")
+        twice = sorted({t for t in self.activity_types if self.activity_types.count(t) > 1})
+        if twice:
+            raise ValueError(f"activity types listed twice: {', '.join(twice)}")
+        return self
+
+
+ProfileField = Literal["title", "segment", "country", "region", "industry", "company", "email_domain", "free_mail"]
+PROFILE_FLAG_FIELDS = frozenset({"free_mail"})
+
+
+class ProfileRuleDef(_Strict):
+    """Points for who a person is (S1): `field` matched by a `pattern` (regular expression, case-insensitive),
+    by `equals` (any of the values, case-insensitive) or, for a yes/no field, by `flag`.
+    Within a `group` only the first matching rule counts (title tiers: executive, director, manager).
+    """
+
+    id: RuleId
+    description: str = ""
+    field: ProfileField
+    pattern: str | None = None
+    equals: list[Name] = []
+    flag: bool | None = None
+    points: int
+    group: RuleId | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _one_way_to_match(self) -> ProfileRuleDef:
+        given = [k for k in ("pattern", "equals", "flag") if k in self.model_fields_set]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of pattern, equals, flag (got {', '.join(given) or 'none'})")
+        if self.field in PROFILE_FLAG_FIELDS and given != ["flag"]:
+            raise ValueError(f"{self.field} is yes/no: match it with flag: true or flag: false")
+        if self.field not in PROFILE_FLAG_FIELDS and given == ["flag"]:
+            raise ValueError(f"{self.field} is text: match it with pattern or equals")
+        if given == ["equals"] and not self.equals:
+            raise ValueError("equals needs at least one value")
+        if given == ["flag"] and self.flag is None:
+            raise ValueError("flag is true or false")
+        return self
+
+
+# --------------------------------------------------------------------------- active vs passive (S10)
+
+
+class ActivityDef(_Strict):
+    """Activity types and the Active window (S10).
+
+    Every channel name is an activity type; `types` adds the ones that are not intake channels (page visits, ...).
+    Channels with `hand_raising: true` make a record Active for `active_days`; `hand_raising` adds other types.
+    A trial (channels with `trial_days`, plus `trial_days` here) keeps it Active for its length + `trial_tail_days`.
+    Records whose Initial Source is in `not_to_engage_initial_sources` are not engaged unless Active or after
+    one of `engage_after_activities`.
+    """
+
+    types: list[RuleId] = []
+    active_days: int = Field(default=60, ge=1)
+    hand_raising: list[RuleId] = []
+    trial_days: dict[RuleId, Annotated[int, Field(ge=1)]] = {}
+    trial_tail_days: int = Field(default=30, ge=0)
+    not_to_engage_initial_sources: list[Name] = []
+    engage_after_activities: list[RuleId] = []
+
+
+# --------------------------------------------------------------------------- Soft-BANT (S11)
+
+BantElement = Literal["budget", "authority", "need", "timeline"]
+
+
+class SoftBantDef(_Strict):
+    """Soft-BANT (S11): a lead meeting `required` of Budget, Authority, Need, Timeline is ready to pass to sales."""
+
+    required: int = Field(default=2, ge=1, le=4)
+    questions: dict[BantElement, str] = {}
+
+
+# --------------------------------------------------------------------------- routing (R1-R12)
+
+# D2's roles: a round-robin pool's `roles` name some of them.
+USER_ROLES = ("SDR", "BDR", "AE", "SAL", "AM", "RD", "Team Lead", "CSM", "Admin", "Sales Admin", "Ops", "Reseller")
+
+# A pool whose `region` is this takes its members from the region of the record being routed.
+RECORD_REGION = "$region"
+
+RoutingFieldType = Literal["text", "number", "flag", "set", "user"]
+RoutingVocabulary = Literal["channels", "segments", "regions", "statuses", "account_types", "countries", "activities"]
+
+# Which tests each kind of field takes; anything else is a mistake `playbook check` reports.
+ROUTING_OPS: dict[str, tuple[str, ...]] = {
+    "text": ("eq", "in", "not_in", "exists", "matches"),
+    "user": ("eq", "in", "not_in", "exists"),
+    "number": ("eq", "in", "not_in", "gte", "lte"),
+    "flag": ("eq",),
+    "set": ("in", "not_in", "exists"),
+}
+
+
+class RoutingField(BaseModel):
+    """A field of the record being routed that a condition may test (R1): its kind, the playbook list its
+    values come from, and the words a trace uses for it (`{account}` stands for the account's id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    type: RoutingFieldType
+    label: str
+    vocabulary: RoutingVocabulary | None = None
+    yes: str = ""  # flags: what the trace says when the flag is set ...
+    no: str = ""  # ... and when it is not
+
+
+def _routing_fields() -> dict[str, RoutingField]:
+    def f(path: str, type_: RoutingFieldType, label: str, vocabulary: RoutingVocabulary | None = None) -> RoutingField:
+        return RoutingField(path=path, type=type_, label=label, vocabulary=vocabulary)
+
+    def flag(path: str, yes: str, no: str) -> RoutingField:
+        return RoutingField(path=path, type="flag", label=path, yes=yes, no=no)
+
+    fields = [
+        f("channel", "text", "channel", "channels"),
+        f("segment", "text", "segment", "segments"),
+        f("region", "text", "region", "regions"),
+        f("score", "number", "score"),
+        f("status", "text", "status", "statuses"),
+        f("country", "text", "country", "countries"),
+        f("state", "text", "state"),
+        f("industry", "text", "industry"),
+        f("title", "text", "title"),
+        flag("university", "the lead is from a university", "the lead is not from a university"),
+        flag("public_sector", "the lead is public sector", "the lead is not public sector"),
+        flag("active", "the lead is Active (hand-raising activity)", "the lead is not Active"),
+        f("activities", "set", "activities", "activities"),
+        f("same_company.mql_count", "number", "MQL leads of the same company"),
+        f("same_company.working_count", "number", "working leads of the same company"),
+        f("same_company.earliest_mql_owner", "user", "owner of the same company's earliest MQL"),
+        f("same_company.working_owner", "user", "owner of the same company's working lead"),
+    ]
+    for scope, words in (("account", "account {account}"), ("ultimate_parent", "global account {account}")):
+        fields += [
+            f(f"{scope}.id", "text", words),
+            f(f"{scope}.type", "text", f"{words} type", "account_types"),
+            flag(f"{scope}.named", f"{words} is named", f"{words} is not named"),
+            flag(f"{scope}.public_sector", f"{words} is public sector", f"{words} is not public sector"),
+            flag(f"{scope}.fortune_500", f"{words} is a Fortune 500 company", f"{words} is not a Fortune 500 company"),
+            flag(
+                f"{scope}.recognizable_brand", f"{words} is a recognisable brand", f"{words} is no recognisable brand"
+            ),
+            f(f"{scope}.bdr_prospecting_status", "text", f"{words} BDR Prospecting Status"),
+            f(f"{scope}.owner", "user", f"{words} owner"),
+            f(f"{scope}.sdr_assigned", "user", f"{words} SDR Assigned"),
+            f(f"{scope}.bdr_assigned", "user", f"{words} BDR Assigned"),
+            f(f"{scope}.csm", "user", f"{words} CSM"),
+            f(f"{scope}.segment", "text", f"{words} segment", "segments"),
+            f(f"{scope}.region", "text", f"{words} region", "regions"),
+            f(f"{scope}.industry", "text", f"{words} industry"),
+            f(f"{scope}.country", "text", f"{words} country", "countries"),
+            f(f"{scope}.parent_id", "text", f"{words} parent"),
+        ]
+    return {field.path: field for field in fields}
+
+
+# The condition vocabulary: every field path a routing rule may name.
+ROUTING_FIELDS: dict[str, RoutingField] = _routing_fields()
+
+_RoutingText = Annotated[str, Field(strict=True, min_length=1)]
+_RoutingNumber = Annotated[int, Field(strict=True)]
+_RoutingFlag = Annotated[bool, Field(strict=True)]
+
+
+class FieldTestDef(_Strict):
+    """What one field must be; every test given must hold (R1).
+
+    `in` / `not_in` on a set field (activities): any of / none of. `matches` is a regular expression,
+    searched case-insensitively. A missing value (no account, no region) never equals, is in, or
+    matches anything; it is `not_in` every list.
+    """
+
+    # `in` is a Python keyword, so the field is `in_`; only the YAML spelling is accepted.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    eq: _RoutingFlag | _RoutingNumber | _RoutingText | None = None
+    in_: list[_RoutingNumber | _RoutingText] | None = Field(default=None, alias="in", min_length=1)
+    not_in: list[_RoutingNumber | _RoutingText] | None = Field(default=None, min_length=1)
+    exists: _RoutingFlag | None = None
+    gte: _RoutingNumber | None = None
+    lte: _RoutingNumber | None = None
+    matches: str | None = None
+
+    @field_validator("matches")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _some_test(self) -> FieldTestDef:
+        nulls = sorted(k.rstrip("_") for k in self.model_fields_set if getattr(self, k) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: null is no value to test (use exists: false)")
+        if not self.ops():
+            raise ValueError("give at least one of eq, in, not_in, exists, gte, lte, matches")
+        return self
+
+    def ops(self) -> list[tuple[str, Any]]:
+        """The tests given, as (operator as spelled in YAML, value), in a fixed order."""
+        pairs = [("eq", self.eq), ("in", self.in_), ("not_in", self.not_in), ("exists", self.exists)]
+        pairs += [("gte", self.gte), ("lte", self.lte), ("matches", self.matches)]
+        return [(op, value) for op, value in pairs if value is not None]
+
+
+class AssignTargetDef(_Strict):
+    """Where a rule sends the lead: a user taken from a record field, a round-robin pool, a queue, or the
+    default owner (Sales Admin, R10)."""
+
+    user_field: Name | None = None
+    pool: RuleId | None = None
+    queue: Name | None = None
+    default_owner: Literal[True] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AssignTargetDef:
+        given = [k for k in ("user_field", "pool", "queue", "default_owner") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of user_field, pool, queue, default_owner (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class SlaDef(_Strict):
+    """A follow-up deadline in business days of the owner's region (W3)."""
+
+    business_days: int = Field(ge=1)
+
+
+class RoutingRuleDef(_Strict):
+    """One rule of the ordered routing flow (R1): when every `when` test holds (and one group of `when_any`,
+    if given), the lead goes to the first `assign` target that yields an owner. If none yields (empty field,
+    pool without an available member), the lead goes to `routing.unroutable_queue`, or on to the next rule
+    with `fallthrough_when_empty: true`."""
+
+    id: RuleId
+    description: str = ""
+    when: dict[Name, FieldTestDef] = {}
+    when_any: list[Annotated[dict[Name, FieldTestDef], Field(min_length=1)]] = []
+    assign: list[AssignTargetDef] = Field(min_length=1)
+    notify: list[Name] = []
+    sla: SlaDef | None = None
+    fallthrough_when_empty: bool = False
+
+    @field_validator("assign", mode="before")
+    @classmethod
+    def _one_target_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class PoolDef(_Strict):
+    """A round-robin pool (R9): users chosen by attributes (every attribute given must hold), or explicit
+    `members`. `region: $region` is the region of the lead being routed. Weights and capacity per day/week
+    are the users' own; inactive and out-of-office users are skipped when choosing."""
+
+    id: RuleId
+    description: str = ""
+    roles: list[Name] = []
+    region: Name | list[Name] | None = None
+    teams: list[Name] = []
+    segments: list[Name] = []
+    members: list[Name] = []
+
+    @model_validator(mode="after")
+    def _members_or_attributes(self) -> PoolDef:
+        attributes = bool(self.roles or self.region or self.teams or self.segments)
+        if self.members and attributes:
+            raise ValueError("give members, or attributes (roles, region, teams, segments), not both")
+        if not self.members and not attributes:
+            raise ValueError("give members, or at least one of roles, region, teams, segments")
+        if isinstance(self.region, list) and RECORD_REGION in self.region:
+            raise ValueError(f"{RECORD_REGION} stands alone: region: {RECORD_REGION}")
+        return self
+
+    @property
+    def per_region(self) -> bool:
+        """True when the members depend on the routed record's region."""
+        return self.region == RECORD_REGION
+
+    def fixed_regions(self) -> list[str]:
+        """The regions named in the pool (none for $region or no region)."""
+        if self.region is None or self.per_region:
+            return []
+        return [self.region] if isinstance(self.region, str) else list(self.region)
+
+
+class SameCompanyDef(_Strict):
+    """R3 (002): which statuses of the same company's other leads count as MQL and as being worked."""
+
+    mql_statuses: list[Name] = []
+    working_statuses: list[Name] = []
+
+
+class RoutingDef(_Strict):
+    """The routing flow (R1-R12): pools, then rules checked in order; the first that assigns decides.
+    Below `scoring.routing_threshold` nothing is routed (S3)."""
+
+    description: str = ""
+    unroutable_queue: Name | None = None  # R10: where a lead goes that no rule can route
+    teams: list[Name] = []  # team names pools may use (a user's `team`)
+    same_company: SameCompanyDef = SameCompanyDef()
+    channel_sla: dict[Name, SlaDef] = {}  # W3: a channel's SLA when the deciding rule sets none
+    pools: list[PoolDef] = []
+    rules: list[RoutingRuleDef] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids_once(self) -> RoutingDef:
+        for what, ids in (("rule", [r.id for r in self.rules]), ("pool", [p.id for p in self.pools])):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"{what} ids listed twice: {', '.join(twice)}")
+        return self
+
+    def pool(self, pool_id: str) -> PoolDef | None:
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+
 # --------------------------------------------------------------------------- whole playbook
 
 
@@ -531,6 +1020,11 @@ class Playbook(_Strict):
     jobs: list[JobDef] = []
     merge: MergeDef = MergeDef()
     spam: SpamDef | None = None
+    activity: ActivityDef | None = None
+    soft_bant: SoftBantDef | None = None
+    fiscal: FiscalDef = FiscalDef()
+    territory: TerritoryDef = TerritoryDef()
+    routing: RoutingDef | None = None
 
     @field_validator("statuses")
     @classmethod

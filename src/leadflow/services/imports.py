@@ -33,7 +33,7 @@ from leadflow.store.models import Campaign, CampaignMember
 
 # Header spellings seen on event and purchased lists, mapped to intake fields.
 HEADER_ALIASES = {
-    "email": "email", "email_address": "email", "e_mail": "email", "work_email": "email",
+    "email": "email", "email_address": "email", "e_mail": "email", "e_mail_address": "email", "work_email": "email",
     "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
     "last_name": "last_name", "lastname": "last_name", "surname": "last_name", "family_name": "last_name",
     "company": "company", "company_name": "company", "organisation": "company", "organization": "company",
@@ -117,7 +117,9 @@ def read_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str], dict[
             first = fh.read(1)
             if first != "\ufeff":
                 fh.seek(0)
-        reader = csv.reader(fh, strict=False)
+        # strict: an unbalanced quote is an error for its row, never a field that silently swallows the
+        # rows after it (up to the end of the file); the reader goes on at the next line
+        reader = csv.reader(fh, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -132,7 +134,7 @@ def read_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str], dict[
                 return
             except csv.Error as exc:
                 number += 1
-                yield number, header, {}, f"not valid CSV: {exc}"
+                yield number, header, {}, f"not valid CSV (line {reader.line_num}): {exc}"
                 continue
             number += 1
             if not any(v.strip() for v in values):
@@ -148,6 +150,13 @@ def read_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str], dict[
 
 def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _shown(value: str | None) -> str | None:
+    """A cell for the UTF-8 rejected file: bytes that did not decode become U+FFFD, never a crash."""
+    if value is None or not _has_surrogates(value):
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def row_payload(row: dict[str, str | None], mapping: dict[str, str], channel: str) -> dict[str, Any]:
@@ -237,7 +246,7 @@ def import_leads(
                             rejected_file = rejected_path.open("w", encoding="utf-8", newline="")
                             writer = SafeWriter(rejected_file)
                             writer.writerow(["row", "reasons", *header])
-                        writer.writerow([number, "; ".join(reasons), *[row.get(h) for h in header]])
+                        writer.writerow([number, "; ".join(reasons), *[_shown(row.get(h)) for h in header]])
                     if on_row:
                         on_row(1)
                     done += 1  # noqa: SIM113  (counts this chunk, not the file)

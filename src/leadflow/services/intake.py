@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from leadflow.domain import lifecycle
 from leadflow.domain.matching import AccountIndex, AccountRow, LeadRow, Match
@@ -390,7 +390,7 @@ def _purchase(
     uow.session.flush()
     if isinstance(existing, Contact):
         contact = existing
-        _touch(contact, data, norm)
+        _touch(contact, data, norm, channel, now)
         if contact.account_id is None:
             contact.account_id = account.id
     else:
@@ -548,7 +548,7 @@ def _person(
     touched_at = max([a.at for a in data.activities], default=now)
     if existing is not None:
         person = existing
-        _touch(person, data, norm)
+        _touch(person, data, norm, channel, touched_at)
         outcome = "updated"
     else:
         person = _new_lead(pb, channel, data, norm, touched_at)
@@ -556,11 +556,16 @@ def _person(
         outcome = "created"
     if isinstance(person, Lead):
         _apply_match(person, match, now)
-    if verdict["spam"]:
+    # I6: only a new record is flagged: a junk touch with a known person's address must never send that
+    # (real) lead or contact to the irreversible SPAM DELETION job
+    flag = bool(verdict["spam"]) and existing is None
+    if verdict["spam"] and existing is not None:
+        verdict["why"] = f"not applied: {existing.__entity__} {existing.id} is already known"
+    if flag:
         person.spam = True
         person.spam_reasons = [r["why"] for r in verdict["reasons"] if r["severity"] == "spam"]
     uow.session.flush()
-    if verdict["spam"]:
+    if flag:
         _add_to_campaign(uow, spam_campaign(uow, pb, now), person, now)
     duplicates = duplicates_step(uow, pb, person, norm, data)
     steps.append(duplicates)
@@ -571,7 +576,7 @@ def _person(
         steps.append(_trial(pb, person, channel, data, touched_at))
     if outcome == "created" and isinstance(person, Lead):
         steps.append(_enter_status(pb, channel, person, data))
-    if isinstance(person, Lead) and person.converted_at is None:
+    if isinstance(person, Lead) and person.converted_at is None and person.status in pb.intake.m4_statuses:
         m4 = _apply_m4(uow, pb, person, now)
         if m4:
             steps.append(m4)
@@ -667,22 +672,34 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
     me = row_of(person)
     keys = candidate_keys(me)
     candidates = []
+    seen: set[tuple[str, str]] = set()
+    last_names = {person.last_name.lower(), keys.get("last_name_folded", "")} if person.last_name else set()
     for model in (Lead, Contact):
-        clauses: list[Any] = []
+        # Precise keys first, then each broad key on its own, every query limited: at a big company (or
+        # with a common last name) the many colleagues must never crowd the real duplicate out.
+        exact: list[Any] = []
         if "email" in keys:
-            clauses.append(func.lower(model.email) == keys["email"])
-        if person.last_name:
-            clauses.append(
-                func.lower(model.last_name).in_({person.last_name.lower(), keys.get("last_name_folded", "")})
-            )
+            exact.append(func.lower(model.email) == keys["email"])
         if "phone" in keys:
-            clauses.append(model.phone == keys["phone"])
+            exact.append(model.phone == keys["phone"])
+        if "domain" in keys and last_names and model is Lead:
+            exact.append(and_(Lead.domain == keys["domain"], func.lower(Lead.last_name).in_(last_names)))
+        groups = [exact, [func.lower(model.last_name).in_(last_names)] if last_names else []]
         if "domain" in keys and model is Lead:
-            clauses.append(Lead.domain == keys["domain"])
-        if not clauses:
-            continue
-        stmt = select(model).where(or_(*clauses), model.id != person.id, model.merged_into_id.is_(None)).limit(200)
-        candidates.extend(row_of(other) for other in uow.session.scalars(stmt))
+            groups.append([Lead.domain == keys["domain"]])
+        for group in groups:
+            if not group:
+                continue
+            stmt = (
+                select(model)
+                .where(or_(*group), model.id != person.id, model.merged_into_id.is_(None))
+                .order_by(model.created_at, model.id)
+                .limit(200)
+            )
+            for other in uow.session.scalars(stmt):
+                if (other.__entity__, other.id) not in seen:
+                    seen.add((other.__entity__, other.id))
+                    candidates.append(row_of(other))
     found = find_duplicates(me, candidates, rules)
     best = duplicate_of(found, rules)
     return {
@@ -724,7 +741,7 @@ def _new_lead(pb: Playbook, channel: ChannelDef, data: LeadIn, norm: Normalised,
     )
 
 
-def _touch(person: Person, data: LeadIn, norm: Normalised) -> None:
+def _touch(person: Person, data: LeadIn, norm: Normalised, channel: ChannelDef, at: dt.datetime) -> None:
     """A known person touched us again: fill blanks, never erase what we know."""
     fills: dict[str, Any] = {
         "first_name": data.first_name,
@@ -749,8 +766,9 @@ def _touch(person: Person, data: LeadIn, norm: Normalised) -> None:
             setattr(person, name, value)
     if isinstance(person, Lead):
         person.channel = data.channel
-    if person.initial_source is None:
-        person.initial_source = data.channel
+    if person.initial_source is None:  # D6: the first known touch sets it, as the channel's source
+        person.initial_source = channel.initial_source
+        person.initial_source_at = at
 
 
 def _apply_match(lead: Lead, match: Match | None, now: dt.datetime) -> None:
@@ -813,9 +831,12 @@ def _trial(pb: Playbook, lead: Lead, channel: ChannelDef, data: LeadIn, at: dt.d
     days = data.trial_days or channel.trial_days or 30
     if days > pb.intake.trial_max_days:
         raise InvalidInput(f"a trial lasts at most {pb.intake.trial_max_days} days", "trial_days")
+    ends_at = at + dt.timedelta(days=days)
     if lead.trial_started_at is None or (lead.trial_ends_at and lead.trial_ends_at < at):
         lead.trial_started_at = at
-    lead.trial_ends_at = at + dt.timedelta(days=days)
+        lead.trial_ends_at = ends_at
+    elif lead.trial_ends_at is None or lead.trial_ends_at < ends_at:
+        lead.trial_ends_at = ends_at  # a repeat sign-up during a trial never shortens it (e.g. an extension)
     return {"step": "trial", "days": days, "ends_at": lead.trial_ends_at.isoformat()}
 
 

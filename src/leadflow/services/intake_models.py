@@ -10,6 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadflow.errors import InvalidInput
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL (0x00): refuse it here, naming the field, not fail at the database."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("may not contain a NUL (0x00) character")
+    return value
+
+
 class ActivityIn(BaseModel):
     """A touch the person made (page visit, trial, webcast, ...), with its time."""
 
@@ -17,6 +24,8 @@ class ActivityIn(BaseModel):
 
     type: str = Field(min_length=1, max_length=60)
     at: dt.datetime
+
+    _nul = field_validator("type", mode="before")(_no_nul)
 
     @field_validator("at")
     @classmethod
@@ -35,6 +44,8 @@ class AddressIn(BaseModel):
     state: str | None = Field(default=None, max_length=80)
     country: str | None = Field(default=None, max_length=80)
 
+    _nul = field_validator("*", mode="before")(_no_nul)
+
 
 class UsageIn(BaseModel):
     """A CE usage ping's instance report (I8)."""
@@ -46,6 +57,8 @@ class UsageIn(BaseModel):
     employees: int | None = Field(default=None, ge=0)
     industry: str | None = Field(default=None, max_length=120)
     billing: AddressIn | None = None
+
+    _nul = field_validator("industry", mode="before")(_no_nul)
 
 
 class LeadIn(BaseModel):
@@ -78,7 +91,7 @@ class LeadIn(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        return None if isinstance(value, str) and not value.strip() else _no_nul(value)
 
 
 def parse_lead(data: Any) -> LeadIn:

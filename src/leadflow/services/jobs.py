@@ -74,7 +74,16 @@ def run_once(store: Store, pb: Playbook, name: str, now: dt.datetime) -> str:
             done = uow.session.scalars(select(JobRun).where(JobRun.job == name, JobRun.period == period)).one()
             return f"{name}: period {period} already ran at {done.started_at:%Y-%m-%d %H:%M} UTC ({done.result})"
         run_id = run.id
-    result = body(store, pb, now, run_id)
+    try:
+        result = body(store, pb, now, run_id)
+    except Exception:
+        # a failed run releases its period, so the next run does the work (W8) instead of "already ran"
+        with store.uow() as uow:
+            claim = uow.session.get(JobRun, run_id)
+            if claim is not None:
+                uow.session.delete(claim)
+            uow.commit()
+        raise
     with store.uow() as uow:
         row = uow.session.get(JobRun, run_id)
         assert row is not None

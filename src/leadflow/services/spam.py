@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from leadflow.domain.normalise import registrable_domain
 from leadflow.domain.records import Actor
@@ -58,9 +58,11 @@ def spam_deletion(store: Store, pb: Playbook, now: dt.datetime, run_id: int) -> 
                 model = Lead if member.subject_type == "lead" else Contact
                 record = uow.session.get(model, member.subject_id)
                 if record is not None:
+                    # _erase removes the record's campaign memberships (this one too) in bulk
                     _erase(uow, record, member.subject_type, now, run_id)
                     deleted[member.subject_type] += 1
-                uow.session.delete(member)
+                else:
+                    uow.session.delete(member)
         uow.commit()
     return {"deleted_leads": deleted["lead"], "deleted_contacts": deleted["contact"]}
 
@@ -72,6 +74,8 @@ def _erase(uow: UnitOfWork, record: Lead | Contact, kind: str, now: dt.datetime,
     for model in (Activity, Task, SequenceEnrollment, CampaignMember):
         session.execute(delete(model).where(model.subject_type == kind, model.subject_id == record.id))
     session.execute(delete(Intake).where(Intake.subject_type == kind, Intake.subject_id == record.id))
+    if email:  # intakes not linked to the record (e.g. a subscription before the lead existed) keep its address
+        session.execute(delete(Intake).where(func.lower(Intake.payload["email"].as_string()) == email.lower()))
     session.execute(delete(OutboxEvent).where(OutboxEvent.entity_type == kind, OutboxEvent.entity_id == record.id,
                                               OutboxEvent.delivered_at.is_(None)))
     if email:
