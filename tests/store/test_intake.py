@@ -107,7 +107,9 @@ def test_I1_lead_channel_creates_an_inquiry_in_the_inquiry_queue_with_its_initia
     lead = one(store, Lead)
     assert lead.id == result.subject_id
     assert (lead.initial_source, lead.initial_source_at, lead.channel) == (initial_source, now, channel)
-    assert (lead.status, lead.owner_type, lead.owner_id) == ("Inquiry", "queue", "Inquiry Queue")
+    # A hand-raise scores past the MQL threshold on its own (S2); the rest stay Inquiry.
+    expected = "MQL" if lead.score >= playbook.scoring.mql_threshold else "Inquiry"
+    assert (lead.status, lead.owner_type, lead.owner_id) == (expected, "queue", "Inquiry Queue")
     activity = one(store, Activity, Activity.subject_id == lead.id)
     assert (activity.type, activity.at) == (channel, now)
     recorded = one(store, Intake)
@@ -752,7 +754,7 @@ def test_M4_open_opportunity_without_a_customer_recycles_the_lead_as_evaluating(
                                   type="Prospect", employees_datafox=40))
         save(uow, now, Opportunity(id="o1", name="Initech - New", account_id="a1", type="New Business",
                                    stage="1-Discovery"))
-    result = take(store, playbook, now, channel="contact_us", email="jane@initech.io", last_name="Doe")
+    result = take(store, playbook, now, channel="content_download", email="jane@initech.io", last_name="Doe")
     assert result.step("m4") == {"step": "m4", "action": "recycled", "status": "Recycle", "reason": "Evaluating",
                                  "opportunity": "o1"}
     lead = one(store, Lead)
@@ -761,7 +763,7 @@ def test_M4_open_opportunity_without_a_customer_recycles_the_lead_as_evaluating(
     status_changes = [h for h in rows(store, FieldHistory, FieldHistory.entity_id == lead.id)
                       if h.field == "status"]
     assert [(h.old_value, h.new_value, h.rule) for h in status_changes] == [
-        ("Raw", "Inquiry", "intake:contact_us"), ("Inquiry", "Recycle", "m4-open-opportunity")]
+        ("Raw", "Inquiry", "intake:content_download"), ("Inquiry", "Recycle", "m4-open-opportunity")]
 
 
 def test_M4_open_opportunity_in_a_customer_hierarchy_does_not_recycle(store: Store, playbook: Playbook,
@@ -772,7 +774,7 @@ def test_M4_open_opportunity_in_a_customer_hierarchy_does_not_recycle(store: Sto
                                   type="Prospect", parent_id="top"))
         save(uow, now, Opportunity(id="o1", name="Initech - New", account_id="a1", type="New Business",
                                    stage="1-Discovery"))
-    result = take(store, playbook, now, channel="contact_us", email="jane@initech.io", last_name="Doe")
+    result = take(store, playbook, now, channel="content_download", email="jane@initech.io", last_name="Doe")
     assert result.step("m4") is None
     assert one(store, Lead).status == "Inquiry"
 
@@ -782,7 +784,7 @@ def test_M4_closed_opportunity_does_not_recycle(store: Store, playbook: Playbook
         save(uow, now, an_account(id="a1", name="Initech", domain="initech.io", website="initech.io"))
         save(uow, now, Opportunity(id="o1", name="Initech - New", account_id="a1", type="New Business",
                                    stage="8-Closed Lost"))
-    take(store, playbook, now, channel="contact_us", email="jane@initech.io", last_name="Doe")
+    take(store, playbook, now, channel="content_download", email="jane@initech.io", last_name="Doe")
     assert one(store, Lead).status == "Inquiry"
 
 

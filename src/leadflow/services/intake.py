@@ -30,6 +30,7 @@ from leadflow.domain.records import Actor, Owner
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.playbook.countries import resolve_subdivision
 from leadflow.playbook.schema import ChannelDef, Playbook
+from leadflow.services import derive
 from leadflow.services.intake_models import LeadIn
 from leadflow.services.lifecycle import refresh_classifications, set_owner
 from leadflow.store.models import (
@@ -496,6 +497,7 @@ def _usage_ping(
         if usage.employees is not None and account.employees_zoominfo is None and outcome == "account-created":
             account.employees_user_input = usage.employees
     uow.session.flush()
+    derive.refresh_hierarchy(uow, pb, account, now)
     steps.append(
         {
             "step": "usage",
@@ -576,6 +578,14 @@ def _person(
         steps.append(_trial(pb, person, channel, data, touched_at))
     if outcome == "created" and isinstance(person, Lead):
         steps.append(_enter_status(pb, channel, person, data))
+    figures = None
+    if isinstance(person, Lead):
+        uow.session.flush()
+        figures = derive.refresh_lead(uow, pb, person, now, external_score=data.score)
+        steps.append({"step": "derive", "segment": figures.segment, "region": figures.region,
+                      "score": figures.score.total, "score_source": figures.score.source, "mql": figures.mql.mql,
+                      "routing_requested": figures.routing.triggered, "active": figures.active.active,
+                      "active_until": figures.active.until, "not_to_engage": figures.not_to_engage.flag})
     if isinstance(person, Lead) and person.converted_at is None and person.status in pb.intake.m4_statuses:
         m4 = _apply_m4(uow, pb, person, now)
         if m4:

@@ -69,7 +69,7 @@ class Tracked:
 
     __entity__: ClassVar[str]
     __id_prefix__: ClassVar[str]
-    __history_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "created_at"})
+    __history_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "created_at", "derivations"})
 
     if TYPE_CHECKING:
         id: Mapped[str]
@@ -160,6 +160,7 @@ class Account(Tracked, Base):
     segment: Mapped[str | None] = mapped_column(String(40))
     parent_segment: Mapped[str | None] = mapped_column(String(40))
     region: Mapped[str | None] = mapped_column(String(80))
+    derivations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     parent: Mapped[Account | None] = relationship(remote_side="Account.id", foreign_keys=[parent_id])
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     sdr_assigned: Mapped[User | None] = relationship(foreign_keys=[sdr_assigned_id])
@@ -215,6 +216,10 @@ class PersonFields:
     duplicate_candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     trial_started_at: Mapped[dt.datetime | None]
     trial_ends_at: Mapped[dt.datetime | None]
+    not_to_engage: Mapped[bool] = mapped_column(Boolean, default=False)
+    route_requested_at: Mapped[dt.datetime | None]
+    # Why each derived figure is what it is (segment, region, active, ...): shown by `explain`.
+    derivations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Lead(PersonFields, Tracked, Base):
