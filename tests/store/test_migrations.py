@@ -29,3 +29,34 @@ def test_D1_migrating_twice_changes_nothing(store: Store) -> None:
         context = MigrationContext.configure(conn)
         assert context.get_current_revision() is not None
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_D1_upgrading_a_populated_database_keeps_every_row(tmp_path_factory: object, store: Store) -> None:
+    """A database made by the first migration, with linked rows, upgrades to head intact."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from leadflow.store.db import alembic_config
+
+    url = store.url
+    with store.engine.begin() as conn:  # start again from the first revision
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE' if store.engine.dialect.name
+                              == "postgresql" else f'DROP TABLE IF EXISTS "{table.name}"'))
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    command.upgrade(alembic_config(url), "0001")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, name, email, role, active, out_of_office, rr_weight) "
+                          "VALUES ('u1', 'Ana', 'ana@example.org', 'BDR', true, false, 1)"))
+        conn.execute(text("INSERT INTO accounts (id, name, type, addresses, owner_id, named, public_sector, restricted,"
+                          " using_ce) VALUES ('a1', 'Acme', 'Customer', '{}', 'u1', false, false, false, false)"))
+        conn.execute(text("INSERT INTO leads (id, last_name, status, bad_data_reasons, score, score_parts, lc_unknown,"
+                          " lc_user, lc_prospect_hierarchy, lc_customer_hierarchy_account, lc_former_customer_account,"
+                          " lc_partner_managed, high_priority, opt_out, inactive, matched_account_id) VALUES ('l1', "
+                          "'Doe', 'Raw', '[]', 0, '[]', '-', '-', '-', '-', '-', '-', false, false, false, 'a1')"))
+    store.migrate()
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT matched_account_id FROM leads WHERE id = 'l1'")).scalar() == "a1"
+        assert conn.execute(text("SELECT owner_id FROM accounts WHERE id = 'a1'")).scalar() == "u1"
+        context = MigrationContext.configure(conn)
+        assert compare_metadata(context, Base.metadata) == []

@@ -59,9 +59,27 @@ class Store:
     def migrate(self) -> None:
         """Apply every Alembic migration up to head (idempotent)."""
         cfg = alembic_config(str(self.engine.url.render_as_string(hide_password=False)))
-        with self.engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as connection:
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+            return
+        # SQLite alters a table by copying it (Alembic batch mode); the copy and the drop must
+        # not trip foreign keys mid-way, so they are off for the migration (outside any
+        # transaction, where SQLite honours the pragma) and checked before they come back on.
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    cfg.attributes["connection"] = connection
+                    command.upgrade(cfg, "head")
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left {len(broken)} broken foreign key(s), e.g. {broken[0]}")
+            finally:
+                raw.execute("PRAGMA foreign_keys=ON")
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
