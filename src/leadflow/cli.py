@@ -182,6 +182,65 @@ def lead_show(lead_id: Annotated[str, typer.Argument(help="Lead id.")]) -> None:
     out.print(history)
 
 
+@app.command("explain")
+@handles_errors
+def explain_command(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Why a lead has its score, segment, region, activity, classifications and owner."""
+    from rich.panel import Panel
+
+    from leadflow.services.explain import explain_lead
+
+    with open_store() as store, store.uow() as uow:
+        data = explain_lead(uow, lead_id)
+    if as_json:
+        out.print(json.dumps(data, indent=2, default=str), markup=False)
+        return
+    lead = data["lead"]
+    owner = lead["owner"]
+    out.print(Panel(f"{lead['name'] or lead['email'] or lead['id']} - {lead['company'] or ''}\n"
+                    f"status {lead['status']}{' (' + lead['reason'] + ')' if lead['reason'] else ''}; "
+                    f"owner {owner['type'] + ':' + owner['id'] if owner else 'none'}", title=f"lead {lead['id']}"))
+    score = data["score"]
+    table = Table(title=f"Score {score['total']} ({score['source']})", title_justify="left")
+    for column in ("rule", "points", "at", "why"):
+        table.add_column(column, overflow="fold")
+    for part in score["parts"]:
+        points = f"{part.get('points'):+d}"
+        table.add_row(str(part.get("rule")), points, str(part.get("at") or ""), str(part.get("why")))
+    out.print(table)
+    for note in score.get("notes") or []:
+        out.print(f"  not counted: {note}", markup=False)
+    facts = Table(show_header=False, title="Why", title_justify="left")
+    facts.add_column("figure", style="bold")
+    facts.add_column("value")
+    facts.add_column("why", overflow="fold")
+    mql = score.get("mql") or {}
+    facts.add_row("MQL", str(mql.get("mql_date") or "no"), str(mql.get("why") or ""))
+    routing = score.get("routing") or {}
+    facts.add_row("routing trigger", str(routing.get("triggered", "")), str(routing.get("why") or ""))
+    facts.add_row("segment", str(data["segment"].get("value")), str(data["segment"].get("why") or ""))
+    facts.add_row("region", str(data["region"].get("value")), str(data["region"].get("why") or ""))
+    active = data["active"]
+    facts.add_row("active until", str(active.get("active_until")), str(active.get("why") or ""))
+    engage = active.get("not_to_engage") or {}
+    facts.add_row("not to engage", str(engage.get("flag", "")), str(engage.get("why") or ""))
+    account = data["matched_account"]
+    if account:
+        facts.add_row("matched account", f"{account['name']} ({account['id']})",
+                      f"{account['evidence']} (confidence {account['confidence']})")
+        facts.add_row("account segment", str(account["segment"]), str(account["segment_why"].get("why") or ""))
+        facts.add_row("parent segment", str(account["parent_segment"]), "Parent Sales Segmentation")
+    for label, value in data["classifications"].items():
+        facts.add_row(label, value, "lifecycle classification (L6)")
+    out.print(facts)
+    routing_decision = data.get("routing")
+    if routing_decision:
+        out.print(json.dumps(routing_decision, indent=2, default=str), markup=False)
+
+
 @lead_app.command("transition")
 @handles_errors
 def lead_transition(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from leadflow.domain import activity as activity_rules
 from leadflow.domain import lifecycle, scoring
+from leadflow.domain.records import Actor
 from leadflow.domain.segments import AccountSizing, hierarchy_segments, lead_segment
 from leadflow.domain.territory import AccountPlace, hierarchy_territories, is_public_sector, region_of
 from leadflow.playbook.schema import Playbook
@@ -48,8 +49,18 @@ def _set(record: Any, field: str, value: Any, rule: str, why: str, uow: UnitOfWo
 # --------------------------------------------------------------------------- accounts (S6-S8)
 
 
+def _acting(uow: UnitOfWork, now: dt.datetime) -> Any:
+    """Inside a caller's change the caller acts; on its own (a job, a bench) the derivation does."""
+    return uow.changing(actor=None if uow.context else Actor.system("derive"), now=now)
+
+
 def refresh_hierarchy(uow: UnitOfWork, pb: Playbook, account: Account, now: dt.datetime) -> list[Account]:
     """Re-derive segment, Parent Sales Segmentation and region for the account's whole hierarchy."""
+    with _acting(uow, now):
+        return _refresh_hierarchy(uow, pb, account, now)
+
+
+def _refresh_hierarchy(uow: UnitOfWork, pb: Playbook, account: Account, now: dt.datetime) -> list[Account]:
     family = hierarchy(uow, account)
     segments = hierarchy_segments([AccountSizing.of(a) for a in family], pb, now)
     places = hierarchy_territories(
@@ -99,9 +110,22 @@ def refresh_lead(
     activities: list[tuple[str, dt.datetime]] | None = None,
 ) -> LeadFigures:
     """Re-derive the lead's segment, region, score, MQL, routing request and active window."""
+    with _acting(uow, now):
+        return _refresh_lead(uow, pb, lead, now, external_score=external_score, activities=activities)
+
+
+def _refresh_lead(
+    uow: UnitOfWork,
+    pb: Playbook,
+    lead: Lead,
+    now: dt.datetime,
+    *,
+    external_score: int | None,
+    activities: list[tuple[str, dt.datetime]] | None,
+) -> LeadFigures:
     account = uow.session.get(Account, lead.matched_account_id) if lead.matched_account_id else None
-    if account is not None and account.segment is None:
-        refresh_hierarchy(uow, pb, account, now)
+    if account is not None and (account.segment is None or not (account.derivations or {}).get("segment")):
+        _refresh_hierarchy(uow, pb, account, now)
     seg = lead_segment(pb, developers_bucket=lead.developers_bucket, how_many_developers=lead.how_many_developers,
                        employees=lead.employees, matched_account_segment=account.segment if account else None)
     region, region_why = _lead_region(pb, lead, account)
