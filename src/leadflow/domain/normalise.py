@@ -28,6 +28,7 @@ from leadflow.playbook.countries import Country, resolve_country
 # --------------------------------------------------------------------------- email (I4)
 
 
+@lru_cache(maxsize=65536)
 def normalise_email(text: str | None) -> str | None:
     """The address lower-cased and syntax-checked by email-validator (no DNS), or None if invalid."""
     if not text or not text.strip():
@@ -141,6 +142,7 @@ def is_free_mail(domain: str | None, extra: Iterable[str] = ()) -> bool:
 # --------------------------------------------------------------------------- phone and country (I4)
 
 
+@lru_cache(maxsize=65536)
 def normalise_phone(text: str | None, country_alpha2: str | None) -> str | None:
     """The number in E.164 ("+49301234567"), read in the lead's country unless it has a "+"; None if invalid."""
     if not text or not text.strip():

@@ -46,6 +46,15 @@ def _index() -> dict[str, Country]:
     return index
 
 
+@lru_cache(maxsize=32)
+def _folded_aliases(aliases: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The playbook's aliases, folded once: alias key -> target key."""
+    folded: dict[str, str] = {}
+    for alias, target in aliases:
+        folded.setdefault(_fold(alias), _fold(target))
+    return folded
+
+
 def master_names() -> list[str]:
     """Every country of the master list, by display name."""
     return sorted({c.name for c in _index().values()})
@@ -57,10 +66,8 @@ def resolve_country(text: str | None, aliases: Mapping[str, str] | None = None) 
         return None
     index = _index()
     key = _fold(text)
-    for alias, target in (aliases or {}).items():
-        if _fold(alias) == key:
-            key = _fold(target)
-            break
+    if aliases:
+        key = _folded_aliases(tuple(aliases.items())).get(key, key)
     found = index.get(key)
     if found is None and key:
         try:

@@ -39,11 +39,7 @@ class LeadFigures:
 
 def _set(record: Any, field: str, value: Any, rule: str, why: str, uow: UnitOfWork) -> bool:
     """Write `value` with its rule and reason only when it differs from what is stored."""
-    if to_json(getattr(record, field)) == to_json(value):
-        return False
-    with uow.changing(rule=rule, why=why):
-        setattr(record, field, value)
-    return True
+    return uow.set_field(record, field, value, rule=rule, why=why)
 
 
 # --------------------------------------------------------------------------- accounts (S6-S8)
@@ -154,10 +150,11 @@ def _refresh_lead(
         _set(lead, "mql_date", now, "mql-threshold", mql.why, uow)
     if mql.set_status and mql.set_status != lead.status:
         plan = lifecycle.plan_transition(pb, current=lead.status, to=mql.set_status, rule="mql-threshold")
-        with uow.changing(rule=plan.rule, why=mql.why):
-            lead.status, lead.status_reason = plan.to_status, plan.reason
-            if plan.hand_to is not None:
-                lead.owner_type, lead.owner_id = plan.hand_to.type, plan.hand_to.id
+        _set(lead, "status", plan.to_status, plan.rule, mql.why, uow)
+        _set(lead, "status_reason", plan.reason, plan.rule, mql.why, uow)
+        if plan.hand_to is not None:
+            _set(lead, "owner_type", plan.hand_to.type, plan.rule, mql.why, uow)
+            _set(lead, "owner_id", plan.hand_to.id, plan.rule, mql.why, uow)
 
     rules = activity_rules.ActivityRules.from_playbook(pb)
     trials = [(lead.trial_started_at, lead.trial_ends_at)] if lead.trial_started_at and lead.trial_ends_at else []

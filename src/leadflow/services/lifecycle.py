@@ -144,9 +144,9 @@ def hierarchy(uow: UnitOfWork, account: Account) -> list[Account]:
 def refresh_classifications(uow: UnitOfWork, pb: Playbook, person: Person) -> dict[str, str]:
     """Re-derive the six lifecycle classifications (L6) and store the ones that changed."""
     values = lifecycle.classify(pb, classification_facts(uow, person))
-    with uow.changing(rule="lifecycle-classifications", why="derived from matched account and user data"):
-        for key, value in values.items():
-            column = f"lc_{key}"
-            if hasattr(person, column) and getattr(person, column) != value.value:
-                setattr(person, column, value.value)
+    for key, value in values.items():
+        column = f"lc_{key}"
+        if hasattr(person, column):
+            uow.set_field(person, column, value.value, rule="lifecycle-classifications",
+                          why="derived from matched account and user data")
     return {k: v.value for k, v in values.items()}

@@ -54,7 +54,9 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # No autoflush: the unit of work flushes at every change boundary, so queries still see
+        # earlier changes, without a flush (and history pass) before every SELECT.
+        self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     def migrate(self) -> None:
         """Apply every Alembic migration up to head (idempotent)."""

@@ -152,6 +152,20 @@ class UnitOfWork:
 
     # ---- writing
 
+    def set_field(self, record: Tracked, field: str, value: Any, *, rule: str, why: str) -> bool:
+        """Change one field under its own rule and reason, without a flush of its own.
+
+        Many fields changed by different rules are then written in one flush, each history row
+        still naming its own rule. Returns False (and writes nothing) when the value is unchanged.
+        """
+        if to_json(getattr(record, field)) == to_json(value):
+            return False
+        if self.context is None:
+            raise UnrecordedChange("set_field needs a change context", "actor")
+        setattr(record, field, value)
+        self.session.info.setdefault("field_rules", {})[(id(record), field)] = (rule, why)
+        return True
+
     def add(self, record: T) -> T:
         """Add a new record (inside `changing`)."""
         self.session.add(record)
@@ -183,8 +197,11 @@ class UnitOfWork:
         return row
 
 
-def _history_rows(record: Tracked, ctx: ChangeContext, created: bool) -> list[FieldHistory]:
+def _history_rows(
+    record: Tracked, ctx: ChangeContext, created: bool, field_rules: dict[tuple[int, str], tuple[str, str]]
+) -> list[FieldHistory]:
     def row(field: str, old: Any, new: Any) -> FieldHistory:
+        rule, why = field_rules.pop((id(record), field), (ctx.rule, ctx.why))
         return FieldHistory(
             change_id=ctx.change_id,
             entity_type=record.__entity__,
@@ -195,8 +212,8 @@ def _history_rows(record: Tracked, ctx: ChangeContext, created: bool) -> list[Fi
             changed_at=ctx.now,
             actor_type=ctx.actor.type,
             actor_id=ctx.actor.id,
-            rule=ctx.rule,
-            why=ctx.why,
+            rule=rule,
+            why=why,
         )
 
     if created:
@@ -263,6 +280,7 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
             "a tracked record was written outside a unit of work's change context", "actor"
         )
     rows: list[FieldHistory] = []
+    field_rules: dict[tuple[int, str], tuple[str, str]] = session.info.setdefault("field_rules", {})
     for record in changed:
         created = record in session.new
         if created:
@@ -271,7 +289,7 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
                 record.id = new_id(record.__id_prefix__)
             record.created_at = record.created_at or ctx.now
         record.updated_at = ctx.now
-        rows += _history_rows(record, ctx, created)
+        rows += _history_rows(record, ctx, created, field_rules)
     for record in deleted:
         rows.append(
             FieldHistory(
@@ -280,7 +298,25 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
                 actor_type=ctx.actor.type, actor_id=ctx.actor.id, rule=ctx.rule, why=ctx.why,
             )
         )
-    session.add_all(rows)
+    field_rules.clear()
+    # Written with one Core executemany after the flush: history rows are never read back as
+    # objects in the same transaction, and one statement per flush is what keeps intake fast.
+    session.info.setdefault("history_rows", []).extend(_as_row(r) for r in rows)
+
+
+def _as_row(h: FieldHistory) -> dict[str, Any]:
+    return {
+        "change_id": h.change_id, "entity_type": h.entity_type, "entity_id": h.entity_id, "field": h.field,
+        "old_value": h.old_value, "new_value": h.new_value, "changed_at": h.changed_at,
+        "actor_type": h.actor_type, "actor_id": h.actor_id, "rule": h.rule, "why": h.why,
+    }
+
+
+@event.listens_for(Session, "after_flush")
+def _write_history(session: Session, flush_context: Any) -> None:
+    rows = session.info.pop("history_rows", None)
+    if rows:
+        session.connection().execute(FieldHistory.__table__.insert(), rows)
 
 
 def replay(rows: list[FieldHistory]) -> dict[str, Any]:
