@@ -460,12 +460,135 @@ def jobs_run(
     now: NowOption = None,
 ) -> None:
     """Run a named job by hand for the period that contains --now (idempotent per period)."""
+    import leadflow.services.activity_jobs  # noqa: F401  (registers its jobs)
+    import leadflow.services.rescore  # noqa: F401  (registers its jobs)
+    import leadflow.services.segment_review  # noqa: F401  (registers its jobs)
     import leadflow.services.spam  # noqa: F401  (registers its jobs)
     from leadflow.services.jobs import run_once
 
     with open_store() as store:
         summary = run_once(store, current_playbook(), name, parse_now(now))
     out.print(summary, markup=False)
+
+
+@app.command("simulate")
+def simulate_command(
+    world: Annotated[Path | None, typer.Option("--world", help="WORLD.json: users, accounts, leads, ...")] = None,
+    now: Annotated[str | None, typer.Option("--now", help="ISO time with a zone, e.g. 2026-03-02T15:00:00Z.")] = None,
+    playbook: Annotated[Path | None, typer.Option("--playbook", help="Playbook YAML (default: built-in).")] = None,
+) -> None:
+    """What would happen to the lead on stdin (LEAD.json) in WORLD (CONTRACTS §1): one JSON object on stdout.
+
+    Runs the real intake in a throw-away store; never opens the configured database. Bad input: exit 2 and
+    {"error": ..., "field": ...} on stderr.
+    """
+    from leadflow.errors import InvalidInput
+    from leadflow.services.simulate import parse_now as simulate_now
+    from leadflow.services.simulate import read_json, simulate
+
+    def refuse(message: str, field: str | None) -> None:
+        sys.stderr.write(json.dumps({"error": message, "field": field}, ensure_ascii=False) + "\n")
+        raise typer.Exit(2)
+
+    try:
+        at = simulate_now(now)
+        if world is None:
+            raise InvalidInput("--world WORLD.json is required", "world")
+        try:
+            world_text = world.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {world}: {getattr(exc, 'strerror', None) or exc}", "world") from None
+        world_data = read_json(world_text, "world")
+        lead_data = read_json(sys.stdin.read(), "lead")
+        try:
+            pb = load_playbook(playbook) if playbook else cached_playbook(None)
+        except PlaybookError as exc:
+            path, reason = exc.issues[0] if exc.issues else ("(file)", "invalid playbook")
+            raise InvalidInput(f"invalid playbook: {path}: {reason}", "playbook") from None
+        output = simulate(pb, world_data, lead_data, at)
+    except LeadflowError as exc:
+        refuse(exc.message, exc.field)
+        return
+    sys.stdout.write(json.dumps(output, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------- segment review (S9)
+
+review_app = typer.Typer(help="The sales segment review (S9): submit, decide, list.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("submit")
+@handles_errors
+def review_submit(
+    account_id: Annotated[str, typer.Argument(help="Account id.")],
+    source: Annotated[str, typer.Option("--source", help="URL where the figure was found (not LinkedIn).")],
+    employees: Annotated[int | None, typer.Option("--employees", help="The Total Employee count it should be.")] = None,
+    hq_country: Annotated[str | None, typer.Option("--hq-country", help="The global account HQ's country.")] = None,
+    hq_state: Annotated[str | None, typer.Option("--hq-state", help="The HQ's state or province.")] = None,
+    hq_zip: Annotated[str | None, typer.Option("--hq-zip", help="The HQ's zip or postal code.")] = None,
+    actor: Annotated[str, typer.Option("--as", help="User id submitting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Submit an account to the segment review: --employees N, or --hq-country C [--hq-state S]; with --source."""
+    from leadflow.services.segment_review import describe, submit_review
+    from leadflow.store.models import Account
+
+    if employees is not None and hq_country is not None:
+        raise LeadflowError("give either --employees or --hq-country, not both", "employees")
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        review = submit_review(uow, current_playbook(), uow.get(Account, account_id, "account_id"),
+                               employee_count=employees, hq_country=hq_country, hq_state=hq_state,
+                               hq_postal_code=hq_zip, source=source, actor=who, now=parse_now(now))
+        uow.commit()
+        line = (f"{review.id}: {account_id} {describe(review)} submitted to the FY{review.fiscal_year} review; "
+                f"if accepted it applies from {review.applies_on.isoformat()}")
+    out.print(line, markup=False)
+
+
+@review_app.command("decide")
+@handles_errors
+def review_decide(
+    review_id: Annotated[str, typer.Argument(help="Review id.")],
+    accept: Annotated[bool, typer.Option("--accept/--reject", help="Accept or reject the review.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required to reject).")] = None,
+    actor: Annotated[str, typer.Option("--as", help="User id deciding (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Accept or reject a submitted review; an accepted one applies at the start of Q1 (segment-review-apply)."""
+    from leadflow.services.segment_review import decide_review, get_review
+
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        review = decide_review(uow, get_review(uow, review_id), accept, reason, who, parse_now(now))
+        uow.commit()
+        line = f"{review.id}: {review.status}"
+        if review.status == "accepted":
+            line += f"; applies from {review.applies_on.isoformat()} (job segment-review-apply)"
+    out.print(line, markup=False)
+
+
+@review_app.command("list")
+@handles_errors
+def review_list(
+    status: Annotated[str | None, typer.Option("--status", help="Only reviews in this status.")] = None,
+) -> None:
+    """Segment reviews, newest first."""
+    from leadflow.services.segment_review import describe, list_reviews
+
+    with open_store() as store, store.uow() as uow:
+        reviews = list_reviews(uow, status)
+        table = Table(title=f"segment reviews{f' ({status})' if status else ''}: {len(reviews)}", title_justify="left")
+        for column in ("id", "account", "review", "source", "status", "submitted", "decided", "applies on"):
+            table.add_column(column, overflow="fold")
+        for r in reviews:
+            decided = f"{r.decided_by} {r.decided_at:%Y-%m-%d}" if r.decided_at else ""
+            if r.decision_reason:
+                decided += f": {r.decision_reason}"
+            table.add_row(r.id, r.account_id, describe(r), r.source, r.status,
+                          f"{r.submitted_by} {r.submitted_at:%Y-%m-%d}", decided, r.applies_on.isoformat())
+    out.print(table)
 
 
 def main() -> None:

@@ -109,7 +109,10 @@ def test_I1_lead_channel_creates_an_inquiry_in_the_inquiry_queue_with_its_initia
     assert (lead.initial_source, lead.initial_source_at, lead.channel) == (initial_source, now, channel)
     # A hand-raise scores past the MQL threshold on its own (S2); the rest stay Inquiry.
     expected = "MQL" if lead.score >= playbook.scoring.mql_threshold else "Inquiry"
-    assert (lead.status, lead.owner_type, lead.owner_id) == (expected, "queue", "Inquiry Queue")
+    # Below the routing threshold it waits in the Inquiry Queue (L2); at it, it is routed (S3): here, with no
+    # region and no users to route to, to the unroutable SDR Queue (R10).
+    queue = "Inquiry Queue" if lead.score < playbook.scoring.routing_threshold else "SDR Queue"
+    assert (lead.status, lead.owner_type, lead.owner_id) == (expected, "queue", queue)
     activity = one(store, Activity, Activity.subject_id == lead.id)
     assert (activity.type, activity.at) == (channel, now)
     recorded = one(store, Intake)

@@ -38,8 +38,8 @@ def issues_of(mutate: Any) -> list[tuple[str, str]]:
 
 
 def test_S10_hand_raising_comes_from_the_channels_plus_the_activity_section(rules: ActivityRules) -> None:
-    assert rules.hand_raising == {"trial_self_managed", "trial_saas", "webcast_attended", "web_chat", "demo_request"}
-    assert "contact_us" not in rules.hand_raising  # not in the seed's Active list (003:435)
+    assert rules.hand_raising == {"trial_self_managed", "trial_saas", "webcast_attended", "web_chat", "demo_request",
+                                  "contact_us"}  # 003:426 names Contact Us among the hand-raising activities
     assert dict(rules.trial_days) == {"trial_self_managed": 30, "trial_saas": 30}
     assert (rules.active_days, rules.trial_tail_days) == (60, 30)
     assert rules.not_to_engage_initial_sources == ("GitLab.com",)
@@ -59,7 +59,7 @@ def test_S10_a_playbook_without_an_activity_section_still_has_the_seed_windows()
 
 def test_S10_unknown_activity_types_and_sources_are_refused_with_their_path() -> None:
     issues = issues_of(lambda d: d["activity"]["hand_raising"].append("live_demo"))
-    assert any(p.startswith("activity.hand_raising[1]") and "live_demo" in r for p, r in issues)
+    assert any(p.startswith("activity.hand_raising[2]") and "live_demo" in r for p, r in issues)
     issues = issues_of(lambda d: d["activity"]["not_to_engage_initial_sources"].append("GitLab.org"))
     assert any(p.startswith("activity.not_to_engage_initial_sources[1]") and "GitLab.org" in r for p, r in issues)
     issues = issues_of(lambda d: d["activity"]["types"].append("web_chat"))
@@ -102,7 +102,7 @@ def test_S10_a_trial_that_ended_early_still_gives_60_days_from_the_hand_raise(ru
 
 
 def test_S10_non_hand_raising_activity_leaves_the_record_passive(rules: ActivityRules) -> None:
-    result = active_until(rules, [Activity("content_download", T), Activity("contact_us", T)], [], T + DAY)
+    result = active_until(rules, [Activity("content_download", T), Activity("page_visit", T)], [], T + DAY)
     assert (result.active, result.until) == (False, None)
     assert result.why == "passive: no hand-raising activity or trial"
 

@@ -81,6 +81,9 @@ class AccountSizing:
     id: str
     parent_id: str | None = None
     employees_admin_override: int | None = None
+    # S9: the first day (fiscal Q1) from which a segment review's accepted count, stored as the admin
+    # override, counts all year round; None: the override counts only inside the review window (S6)
+    employees_admin_override_from: dt.date | None = None
     employees_datafox: int | None = None
     employees_zoominfo: int | None = None
     employees_linkedin: int | None = None
@@ -152,6 +155,11 @@ def total_employees(account: AccountSizing, pb: Playbook, now: dt.date | dt.date
             skipped.append(f"{_label(entry.source)} is empty")
             continue
         if entry.only_during_review:
+            since: dt.date | None = getattr(account, f"employees_{entry.source}_from", None)
+            if since is not None and _calendar_date(now, pb.fiscal) >= since:
+                why = f"{_label(entry.source)} gives {value:,} employees, decided by the segment review, from {since}"
+                why = f"{why} ({'; '.join(skipped)})" if skipped else why
+                return SourcedValue(value, "total_employees", entry.source, why)
             if reviewing is None:
                 reviewing, quarter = in_segment_review(pb, now)
             if not reviewing:

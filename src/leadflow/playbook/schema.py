@@ -968,6 +968,84 @@ class SameCompanyDef(_Strict):
     working_statuses: list[Name] = []
 
 
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class HolidaysDef(_Strict):
+    """Whose public holidays a calendar skips (the `holidays` package's ISO 3166 country and subdivision).
+    With `record_country`, a record from another country the package knows uses that country's holidays."""
+
+    country: Name
+    subdivision: Name | None = None
+    record_country: bool = False
+
+    @model_validator(mode="after")
+    def _known_country(self) -> HolidaysDef:
+        import holidays
+
+        supported = holidays.list_supported_countries()
+        if self.country not in supported:
+            raise ValueError(f"the holidays package has no calendar for country '{self.country}'")
+        if self.subdivision is not None and self.subdivision not in supported[self.country]:
+            raise ValueError(f"'{self.subdivision}' is not a subdivision of {self.country} the holidays package knows")
+        return self
+
+
+class SlaCalendarDef(_Strict):
+    """W3: when a region works: its time zone, working days and hours, and the holidays it skips."""
+
+    timezone: Name
+    working_days: list[Weekday] = Field(default=["Mon", "Tue", "Wed", "Thu", "Fri"], min_length=1)
+    hours: str = Field(default="09:00-17:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
+    holidays: HolidaysDef | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _opens_before_closing(cls, value: str) -> str:
+        opens, closes = value.split("-")
+        if opens >= closes:
+            raise ValueError(f"hours {value}: the day must open before it closes")
+        return value
+
+    def opening_hours(self) -> tuple[dt.time, dt.time]:
+        opens, closes = self.hours.split("-")
+        return dt.time.fromisoformat(opens), dt.time.fromisoformat(closes)
+
+
+# The key of `routing.sla_calendars` used for a region without a calendar of its own.
+DEFAULT_CALENDAR = "default"
+
+
+class UniversityDef(_Strict):
+    """R7: what makes a record a university's - its company name or its email/web domain (regexes,
+    searched case-insensitively)."""
+
+    company_matches: list[str] = []
+    domain_matches: list[str] = []
+
+    @field_validator("company_matches", "domain_matches")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"'{pattern}' is not a valid regular expression: {exc}") from None
+        return patterns
+
+
 class RoutingDef(_Strict):
     """The routing flow (R1-R12): pools, then rules checked in order; the first that assigns decides.
     Below `scoring.routing_threshold` nothing is routed (S3)."""
@@ -977,6 +1055,9 @@ class RoutingDef(_Strict):
     teams: list[Name] = []  # team names pools may use (a user's `team`)
     same_company: SameCompanyDef = SameCompanyDef()
     channel_sla: dict[Name, SlaDef] = {}  # W3: a channel's SLA when the deciding rule sets none
+    # W3: business days are counted on the calendar of the lead's region (`default` for any other)
+    sla_calendars: dict[Name, SlaCalendarDef] = {}
+    university: UniversityDef = UniversityDef()  # R7: how a university's record is recognised
     pools: list[PoolDef] = []
     rules: list[RoutingRuleDef] = Field(min_length=1)
 
@@ -1078,4 +1159,15 @@ class Playbook(_Strict):
         """Every (yaml path, reason) where one section names something another lacks."""
         from leadflow.playbook.references import find_reference_issues
 
-        return find_reference_issues(self)
+        return find_reference_issues(self) + self._calendar_issues()
+
+    def _calendar_issues(self) -> list[tuple[str, str]]:
+        """`routing.sla_calendars` keys are regions of this playbook (or `default`)."""
+        if self.routing is None:
+            return []
+        known = {*self.region_names(), DEFAULT_CALENDAR}
+        return [
+            (f"routing.sla_calendars.{name}", f"unknown region '{name}'; expected one of: {', '.join(sorted(known))}")
+            for name in self.routing.sla_calendars
+            if name not in known
+        ]

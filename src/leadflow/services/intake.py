@@ -3,7 +3,8 @@
 `intake(uow, env, payload, actor, now)` takes a validated `LeadIn`, decides everything it can
 before writing (so a refusal changes nothing), then writes the lead (or contact, account,
 subscription) through the unit of work, recording each step's outcome on an `Intake` row that
-`leadflow lead show` prints. Scoring and routing plug in after `match` in later issues.
+`leadflow lead show` prints. After the derived figures (score, segment, region) and M4, a live lead
+that asked for routing is routed (`services.routing`); spam is never routed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from leadflow.playbook.countries import resolve_subdivision
 from leadflow.playbook.schema import ChannelDef, Playbook
 from leadflow.services import derive
 from leadflow.services.intake_models import LeadIn
-from leadflow.services.lifecycle import refresh_classifications, set_owner
+from leadflow.services.lifecycle import set_owner
+from leadflow.services.routing import RoutingResult, route_lead, wants_routing
 from leadflow.store.models import (
     Account,
     Activity,
@@ -85,6 +87,7 @@ class IntakeResult:
     duplicate_of: dict[str, str] | None = None
     match: Match | None = None
     replayed: bool = False
+    routing: RoutingResult | None = None  # the routing step's result, when the lead was routed (R1)
 
     def step(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.steps if s["step"] == name), None)
@@ -188,7 +191,7 @@ def find_by_email(uow: UnitOfWork, email: str) -> Person | None:
     for model in (Contact, Lead):
         stmt = (
             select(model)
-            .where(func.lower(model.email) == email, model.merged_into_id.is_(None))
+            .where(model.email == email, model.merged_into_id.is_(None))
             .order_by(model.created_at, model.id)
             .limit(1)
         )
@@ -586,12 +589,17 @@ def _person(
                       "score": figures.score.total, "score_source": figures.score.source, "mql": figures.mql.mql,
                       "routing_requested": figures.routing.triggered, "active": figures.active.active,
                       "active_until": figures.active.until, "not_to_engage": figures.not_to_engage.flag})
+    m4 = None
     if isinstance(person, Lead) and person.converted_at is None and person.status in pb.intake.m4_statuses:
         m4 = _apply_m4(uow, pb, person, now)
         if m4:
             steps.append(m4)
-    if isinstance(person, Lead):
-        refresh_classifications(uow, pb, person)
+    routed = None
+    # R1/S3: after the derived figures (and M4, which may convert or recycle it), a live lead that asked for
+    # routing is routed; a spam lead never is (it waits for the SPAM DELETION job, I6).
+    if isinstance(person, Lead) and (m4 is None or m4["action"] == "none") and wants_routing(pb, person):
+        routed = route_lead(uow, pb, person, actor, now)
+        steps.append(routed.step())
     uow.session.flush()
     row = _record(uow, channel.name, data, actor, now, outcome, person, steps, key)
     dup_of = None
@@ -609,6 +617,7 @@ def _person(
         spam=bool(verdict["spam"]),
         duplicate_of=dup_of,
         match=match,
+        routing=routed,
     )
 
 
@@ -689,7 +698,7 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
         # with a common last name) the many colleagues must never crowd the real duplicate out.
         exact: list[Any] = []
         if "email" in keys:
-            exact.append(func.lower(model.email) == keys["email"])
+            exact.append(model.email == keys["email"])
         if "phone" in keys:
             exact.append(model.phone == keys["phone"])
         if "domain" in keys and last_names and model is Lead:
@@ -886,9 +895,13 @@ def _apply_m4(uow: UnitOfWork, pb: Playbook, lead: Lead, now: dt.datetime) -> di
     if lead.matched_account_id is None:
         return None
     account = uow.get(Account, lead.matched_account_id)
-    family = _family_types(uow, account)
     segment = account_segment(pb, account)
-    if account.type in pb.intake.customer_convert_types and segment in pb.intake.customer_convert_segments:
+    if segment not in pb.intake.customer_convert_segments:
+        # 002 step 3 ("For SMB leads, ..."): both the conversion (3a) and the open-opportunity
+        # recycle (3b) are for SMB leads; larger accounts are worked by their owners.
+        return None
+    family = _family_types(uow, account)
+    if account.type in pb.intake.customer_convert_types:
         contact = _convert_into(uow, lead, account, now)
         return {
             "step": "m4",

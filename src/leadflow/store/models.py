@@ -132,6 +132,8 @@ class Account(Tracked, Base):
     industry: Mapped[str | None] = mapped_column(String(120))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     employees_admin_override: Mapped[int | None] = mapped_column(Integer)
+    # S9: set with the override by the segment review's Q1 apply job; from this day the override counts
+    employees_admin_override_from: Mapped[dt.date | None] = mapped_column(Date)
     employees_datafox: Mapped[int | None] = mapped_column(Integer)
     employees_zoominfo: Mapped[int | None] = mapped_column(Integer)
     employees_linkedin: Mapped[int | None] = mapped_column(Integer)
@@ -529,6 +531,82 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class RoutingDecision(Base):
+    """One routing decision (R1): the rule that decided, every rule checked with why, the inputs seen,
+    who was notified and the SLA it set (W3). The answer to "why did this lead go to Ana?"."""
+
+    __tablename__ = "routing_decisions"
+    __table_args__ = (
+        Index("ix_routing_decisions_lead", "lead_id", "decided_at"),
+        Index("ix_routing_decisions_owner", "owner_type", "owner_id", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime]
+    playbook: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(80))
+    routed: Mapped[bool] = mapped_column(Boolean, default=True)
+    assign_kind: Mapped[str] = mapped_column(String(20))  # user, queue, pool, default_owner, keep
+    pool_id: Mapped[str | None] = mapped_column(String(80))
+    pool_key: Mapped[str | None] = mapped_column(String(120))
+    owner_type: Mapped[str | None] = mapped_column(String(10))
+    owner_id: Mapped[str | None] = mapped_column(String(120))
+    why: Mapped[str | None] = mapped_column(Text)
+    trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notify: Mapped[list[str]] = mapped_column(JSON, default=list)
+    round_robin: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sla_business_days: Mapped[int | None] = mapped_column(Integer)
+    sla_due_at: Mapped[dt.datetime | None]
+    sla_why: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(String(120))
+    change_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class RoundRobinCredit(Base):
+    """A pool member's smooth-round-robin credit (R9) for one pool and key (the region; '' for none).
+    The rows of a pool are locked (SELECT ... FOR UPDATE) while a turn is given, so no two workers
+    give the same turn."""
+
+    __tablename__ = "round_robin_credits"
+
+    pool_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    pool_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    credit: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_total: Mapped[int] = mapped_column(Integer, default=0)
+    last_assigned_at: Mapped[dt.datetime | None]
+
+
+class SegmentReview(Base):
+    """A request to the sales segment review (S9): an employee count or a global HQ address, with its
+    source; Sales Ops decides it in the review quarter and an accepted one applies at the start of Q1."""
+
+    __tablename__ = "segment_reviews"
+    __table_args__ = (Index("ix_segment_reviews_due", "status", "applies_on"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("rv"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # employee_count | hq_address
+    employee_count: Mapped[int | None] = mapped_column(Integer)
+    hq_country: Mapped[str | None] = mapped_column(String(80))
+    hq_state: Mapped[str | None] = mapped_column(String(80))
+    hq_postal_code: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(1000))  # the URL where the figure or address was found
+    submitted_by: Mapped[str] = mapped_column(String(120))
+    submitted_at: Mapped[dt.datetime]
+    # submitted | accepted | rejected | applied | superseded
+    status: Mapped[str] = mapped_column(String(20), default="submitted")
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decided_at: Mapped[dt.datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    fiscal_year: Mapped[int] = mapped_column(Integer)  # the fiscal year whose Q1 it applies in
+    applies_on: Mapped[dt.date] = mapped_column(Date)  # the first day of that Q1, in the fiscal time zone
+    applied_at: Mapped[dt.datetime | None]
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what applying it changed
 
 
 TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)
