@@ -241,6 +241,40 @@ def explain_command(
         out.print(json.dumps(routing_decision, indent=2, default=str), markup=False)
 
 
+@lead_app.command("bant")
+@handles_errors
+def lead_bant(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    budget: Annotated[str | None, typer.Option(help="yes / no / unknown")] = None,
+    authority: Annotated[str | None, typer.Option(help="yes / no / unknown")] = None,
+    need: Annotated[str | None, typer.Option(help="yes / no / unknown")] = None,
+    timeline: Annotated[str | None, typer.Option(help="yes / no / unknown")] = None,
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Record Soft-BANT answers; enough of them mark the lead ready to pass to sales (S11)."""
+    from leadflow.services.qualification import record_bant
+    from leadflow.store.models import Lead
+
+    def answer(name: str, text: str | None) -> tuple[str, bool | None] | None:
+        if text is None:
+            return None
+        value = {"yes": True, "y": True, "true": True, "no": False, "n": False, "false": False,
+                 "unknown": None, "-": None}.get(text.strip().lower(), "bad")
+        if value == "bad":
+            raise LeadflowError(f"'{text}' is not yes, no or unknown", name)
+        return name, value  # type: ignore[return-value]
+
+    given = dict(a for a in (answer("budget", budget), answer("authority", authority), answer("need", need),
+                             answer("timeline", timeline)) if a)
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        lead = uow.get(Lead, lead_id)
+        verdict = record_bant(uow, current_playbook(), lead, given, who, parse_now(now))
+        uow.commit()
+    out.print(f"{lead_id}: {'ready to pass' if verdict.qualified else 'not ready'}: {verdict.why}", markup=False)
+
+
 @lead_app.command("transition")
 @handles_errors
 def lead_transition(

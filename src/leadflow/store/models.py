@@ -220,6 +220,9 @@ class PersonFields:
     trial_ends_at: Mapped[dt.datetime | None]
     not_to_engage: Mapped[bool] = mapped_column(Boolean, default=False)
     route_requested_at: Mapped[dt.datetime | None]
+    # Soft-BANT answers (S11): {"budget": true|false|null, "authority": ..., "need": ..., "timeline": ...}
+    bant: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ready_to_pass: Mapped[bool] = mapped_column(Boolean, default=False)
     # Why each derived figure is what it is (segment, region, active, ...): shown by `explain`.
     derivations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
