@@ -362,13 +362,7 @@ def intake_command(
                 "subject": {"type": result.subject_type, "id": result.subject_id} if result.subject_id else None,
                 "spam": result.spam,
                 "duplicate_of": result.duplicate_of,
-                "matched_account": {
-                    "id": result.match.account_id,
-                    "confidence": round(result.match.confidence, 3),
-                    "evidence": result.match.evidence,
-                }
-                if result.match
-                else None,
+                "matched_account": result.matched_account(),
                 "steps": result.steps,
             },
             indent=2,

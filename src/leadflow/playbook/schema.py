@@ -15,6 +15,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def valid_regex(pattern: str | None) -> str | None:
+    """A playbook regular expression, refused at load when it does not compile."""
+    if pattern is not None:
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return pattern
+
+
 class _Strict(BaseModel):
     """Unknown keys are an error: a typo in a playbook must never be silently ignored."""
 
@@ -465,12 +475,7 @@ class SpamRuleDef(_Strict):
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return pattern
+        return valid_regex(pattern)
 
     @model_validator(mode="after")
     def _parameters_fit_check(self) -> SpamRuleDef:
@@ -684,12 +689,7 @@ class ProfileRuleDef(_Strict):
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return pattern
+        return valid_regex(pattern)
 
     @model_validator(mode="after")
     def _one_way_to_match(self) -> ProfileRuleDef:
@@ -856,12 +856,7 @@ class FieldTestDef(_Strict):
     @field_validator("matches")
     @classmethod
     def _pattern_compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return pattern
+        return valid_regex(pattern)
 
     @model_validator(mode="after")
     def _some_test(self) -> FieldTestDef:

@@ -92,6 +92,16 @@ class IntakeResult:
     def step(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.steps if s["step"] == name), None)
 
+    def matched_account(self) -> dict[str, Any] | None:
+        """The match as the contracts print it: id, confidence (3 decimals), evidence."""
+        if self.match is None:
+            return None
+        return {
+            "id": self.match.account_id,
+            "confidence": round(self.match.confidence, 3),
+            "evidence": self.match.evidence,
+        }
+
 
 class IntakeEnv:
     """What the pipeline needs beyond the record: playbook, account index, block list.
@@ -585,10 +595,20 @@ def _person(
     if isinstance(person, Lead):
         uow.session.flush()
         figures = derive.refresh_lead(uow, pb, person, now, external_score=data.score)
-        steps.append({"step": "derive", "segment": figures.segment, "region": figures.region,
-                      "score": figures.score.total, "score_source": figures.score.source, "mql": figures.mql.mql,
-                      "routing_requested": figures.routing.triggered, "active": figures.active.active,
-                      "active_until": figures.active.until, "not_to_engage": figures.not_to_engage.flag})
+        steps.append(
+            {
+                "step": "derive",
+                "segment": figures.segment,
+                "region": figures.region,
+                "score": figures.score.total,
+                "score_source": figures.score.source,
+                "mql": figures.mql.mql,
+                "routing_requested": figures.routing.triggered,
+                "active": figures.active.active,
+                "active_until": figures.active.until,
+                "not_to_engage": figures.not_to_engage.flag,
+            }
+        )
     m4 = None
     if isinstance(person, Lead) and person.converted_at is None and person.status in pb.intake.m4_statuses:
         m4 = _apply_m4(uow, pb, person, now)

@@ -253,8 +253,10 @@ class WorldCheck:
             return
         self.users.add(user_id)
         self.added.append(UserIn(id=user_id, role=role))
-        self.notes.append(f"user '{user_id}' ({field}) is not in world.users: added as an active {role} "
-                          f"with no region, team or segment")
+        self.notes.append(
+            f"user '{user_id}' ({field}) is not in world.users: added as an active {role} "
+            f"with no region, team or segment"
+        )
 
     def account(self, account_id: str | None, field: str) -> None:
         if account_id is not None and account_id not in self.accounts:
@@ -309,8 +311,9 @@ def check_world(pb: Playbook, world: WorldIn) -> tuple[WorldIn, list[str]]:
     for i, a in enumerate(world.accounts):
         where = f"world.accounts[{i}]"
         if a.type not in pb.account_types:
-            raise InvalidInput(f"unknown account type '{a.type}'; types: {', '.join(pb.account_types)}",
-                               f"{where}.type")
+            raise InvalidInput(
+                f"unknown account type '{a.type}'; types: {', '.join(pb.account_types)}", f"{where}.type"
+            )
         check.account(a.parent, f"{where}.parent")
         for name, role in (("owner", "AE"), ("sdr_assigned", "SDR"), ("bdr_assigned", "BDR")):
             check.user(getattr(a, name), f"{where}.{name}", role)
@@ -377,14 +380,27 @@ def load_world(uow: UnitOfWork, pb: Playbook, world: WorldIn, now: dt.datetime) 
         users = list(world.users)
         if not any(u.role == pb.default_owner_role for u in users):  # R10: a world always has its default owner
             taken = {u.id for u in users}
-            admin_id = next(i for i in (DEFAULT_OWNER_ID, *(f"{DEFAULT_OWNER_ID}-{n}" for n in range(2, 99)))
-                            if i not in taken)
+            admin_id = next(
+                i for i in (DEFAULT_OWNER_ID, *(f"{DEFAULT_OWNER_ID}-{n}" for n in range(2, 99))) if i not in taken
+            )
             users.append(UserIn(id=admin_id, name=pb.default_owner_role, role=pb.default_owner_role))
         for u in users:
-            uow.add(User(id=u.id, name=u.name or u.id, email=(u.email or f"{u.id}@simulate.invalid").lower(),
-                         role=u.role, region=u.region, segment=u.segment, team=u.team, active=u.active,
-                         out_of_office=u.out_of_office, rr_weight=u.rr_weight,
-                         rr_capacity_per_day=u.rr_capacity_per_day, rr_capacity_per_week=u.rr_capacity_per_week))
+            uow.add(
+                User(
+                    id=u.id,
+                    name=u.name or u.id,
+                    email=(u.email or f"{u.id}@simulate.invalid").lower(),
+                    role=u.role,
+                    region=u.region,
+                    segment=u.segment,
+                    team=u.team,
+                    active=u.active,
+                    out_of_office=u.out_of_office,
+                    rr_weight=u.rr_weight,
+                    rr_capacity_per_day=u.rr_capacity_per_day,
+                    rr_capacity_per_week=u.rr_capacity_per_week,
+                )
+            )
         uow.session.flush()
         for u in users:
             if u.manager:
@@ -394,15 +410,30 @@ def load_world(uow: UnitOfWork, pb: Playbook, world: WorldIn, now: dt.datetime) 
             if a.address is not None:
                 addresses.setdefault("billing", address(a.address))
             place = next((v for v in addresses.values() if v.get("country")), {})
-            uow.add(Account(
-                id=a.id, name=a.name, website=a.website, domain=website_domain(a.website, extra) if a.website else None,
-                country=place.get("country"), type=a.type, industry=a.industry, parent_id=a.parent,
-                employees_admin_override=a.employees.admin_override, employees_datafox=a.employees.datafox,
-                employees_zoominfo=a.employees.zoominfo, employees_linkedin=a.employees.linkedin,
-                employees_user_input=a.employees.user_input, addresses=addresses, owner_id=a.owner,
-                sdr_assigned_id=a.sdr_assigned, bdr_assigned_id=a.bdr_assigned,
-                bdr_prospecting_status=a.bdr_prospecting_status, named=a.named, public_sector=a.public_sector,
-            ))
+            uow.add(
+                Account(
+                    id=a.id,
+                    name=a.name,
+                    website=a.website,
+                    domain=website_domain(a.website, extra) if a.website else None,
+                    country=place.get("country"),
+                    type=a.type,
+                    industry=a.industry,
+                    parent_id=a.parent,
+                    employees_admin_override=a.employees.admin_override,
+                    employees_datafox=a.employees.datafox,
+                    employees_zoominfo=a.employees.zoominfo,
+                    employees_linkedin=a.employees.linkedin,
+                    employees_user_input=a.employees.user_input,
+                    addresses=addresses,
+                    owner_id=a.owner,
+                    sdr_assigned_id=a.sdr_assigned,
+                    bdr_assigned_id=a.bdr_assigned,
+                    bdr_prospecting_status=a.bdr_prospecting_status,
+                    named=a.named,
+                    public_sector=a.public_sector,
+                )
+            )
             uow.session.flush()
         for a in world.accounts:
             if a.parent is None:
@@ -416,26 +447,69 @@ def load_world(uow: UnitOfWork, pb: Playbook, world: WorldIn, now: dt.datetime) 
             corporate = site or (mail_domain if mail_domain and not is_free_mail(mail_domain, extra) else None)
             holding = pb.status(status)
             owner = lead.owner or (OwnerIn(type="queue", id=holding.queue) if holding and holding.queue else None)
-            uow.add(Lead(
-                id=lead.id, email=email, first_name=lead.first_name, last_name=lead.last_name, company=lead.company,
-                title=lead.title, website=lead.website, domain=corporate, country=country(lead.country),
-                state=lead.state, industry=lead.industry, channel=lead.channel, status=status,
-                status_reason=lead.status_reason or reason, mql_date=lead.mql_date, score=lead.score,
-                owner_type=owner.type if owner else None, owner_id=owner.id if owner else None,
-                matched_account_id=lead.matched_account, bad_data_reasons=[], score_parts=[],
-            ))
+            uow.add(
+                Lead(
+                    id=lead.id,
+                    email=email,
+                    first_name=lead.first_name,
+                    last_name=lead.last_name,
+                    company=lead.company,
+                    title=lead.title,
+                    website=lead.website,
+                    domain=corporate,
+                    country=country(lead.country),
+                    state=lead.state,
+                    industry=lead.industry,
+                    channel=lead.channel,
+                    status=status,
+                    status_reason=lead.status_reason or reason,
+                    mql_date=lead.mql_date,
+                    score=lead.score,
+                    owner_type=owner.type if owner else None,
+                    owner_id=owner.id if owner else None,
+                    matched_account_id=lead.matched_account,
+                    bad_data_reasons=[],
+                    score_parts=[],
+                )
+            )
         for c in world.contacts:
             status, reason = check.status(c.status, "status")
-            owner_type, owner_id = (("user", c.owner) if isinstance(c.owner, str)
-                                    else (c.owner.type, c.owner.id) if c.owner else (None, None))
-            uow.add(Contact(
-                id=c.id, email=normalise_email(c.email) if c.email else None, first_name=c.first_name,
-                last_name=c.last_name, title=c.title, country=country(c.country), account_id=c.account,
-                status=status, status_reason=reason, owner_type=owner_type, owner_id=owner_id, bad_data_reasons=[],
-            ))
+            owner_type, owner_id = (
+                ("user", c.owner)
+                if isinstance(c.owner, str)
+                else (c.owner.type, c.owner.id)
+                if c.owner
+                else (None, None)
+            )
+            uow.add(
+                Contact(
+                    id=c.id,
+                    email=normalise_email(c.email) if c.email else None,
+                    first_name=c.first_name,
+                    last_name=c.last_name,
+                    title=c.title,
+                    country=country(c.country),
+                    account_id=c.account,
+                    status=status,
+                    status_reason=reason,
+                    owner_type=owner_type,
+                    owner_id=owner_id,
+                    bad_data_reasons=[],
+                )
+            )
         for o in world.opportunities:
-            uow.add(Opportunity(id=o.id, name=o.name or o.id, account_id=o.account, type=o.type, stage=o.stage,
-                                owner_id=o.owner, sdr_id=o.sdr, amount=o.amount))
+            uow.add(
+                Opportunity(
+                    id=o.id,
+                    name=o.name or o.id,
+                    account_id=o.account,
+                    type=o.type,
+                    stage=o.stage,
+                    owner_id=o.owner,
+                    sdr_id=o.sdr,
+                    amount=o.amount,
+                )
+            )
         uow.session.flush()
 
 
@@ -493,13 +567,7 @@ def report(uow: UnitOfWork, pb: Playbook, result: IntakeResult) -> dict[str, Any
         },
         "spam": result.spam,
         "duplicate_of": result.duplicate_of,
-        "matched_account": {
-            "id": result.match.account_id,
-            "confidence": round(result.match.confidence, 3),
-            "evidence": result.match.evidence,
-        }
-        if result.match
-        else None,
+        "matched_account": result.matched_account(),
         "segment": lead.segment if lead else (subject.segment if isinstance(subject, Account) else None),
         "region": lead.region if lead else (subject.region if isinstance(subject, Account) else None),
         "score": {
@@ -545,8 +613,15 @@ def _decision(pb: Playbook, result: IntakeResult, lead: Lead | None) -> dict[str
             "moved": routing.moved,  # R3: the company's other MQL leads that followed it to the same owner
         }
     rule, why = _not_routed(pb, result, lead)
-    return {"rule": rule, "trace": [{"rule": rule, "matched": True, "why": why}], "notify": [], "sla_due": None,
-            "sla_why": None, "inputs": {}, "moved": []}
+    return {
+        "rule": rule,
+        "trace": [{"rule": rule, "matched": True, "why": why}],
+        "notify": [],
+        "sla_due": None,
+        "sla_why": None,
+        "inputs": {},
+        "moved": [],
+    }
 
 
 def _not_routed(pb: Playbook, result: IntakeResult, lead: Lead | None) -> tuple[str, str]:
@@ -560,8 +635,10 @@ def _not_routed(pb: Playbook, result: IntakeResult, lead: Lead | None) -> tuple[
     if m4 is not None and m4.get("action") != "none":
         return "m4", f"M4 {m4.get('action')}: {m4.get('why') or m4.get('reason')}; a lead M4 handles is not routed"
     owner = f"{lead.owner_type}:{lead.owner_id}" if lead.owner_id else "nobody"
-    return "keep-owner", (f"lead {lead.id} is already worked by {owner} and its score did not newly reach the routing "
-                          f"threshold {pb.scoring.routing_threshold}: routing is not re-run (S3)")
+    return "keep-owner", (
+        f"lead {lead.id} is already worked by {owner} and its score did not newly reach the routing "
+        f"threshold {pb.scoring.routing_threshold}: routing is not re-run (S3)"
+    )
 
 
 def _iso(value: dt.datetime | None) -> str | None:
