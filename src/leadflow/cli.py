@@ -504,12 +504,22 @@ def simulate_command(
     world: Annotated[Path | None, typer.Option("--world", help="WORLD.json: users, accounts, leads, ...")] = None,
     now: Annotated[str | None, typer.Option("--now", help="ISO time with a zone, e.g. 2026-03-02T15:00:00Z.")] = None,
     playbook: Annotated[Path | None, typer.Option("--playbook", help="Playbook YAML (default: built-in).")] = None,
+    replay: Annotated[bool, typer.Option("--replay", help="Re-decide the stored open leads under --playbook "
+                                         "(read only) and print what would change.")] = False,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="With --replay: write the changed leads to "
+                                                  "this CSV.")] = None,
 ) -> None:
     """What would happen to the lead on stdin (LEAD.json) in WORLD (CONTRACTS §1): one JSON object on stdout.
 
     Runs the real intake in a throw-away store; never opens the configured database. Bad input: exit 2 and
     {"error": ..., "field": ...} on stderr.
+
+    With --replay --playbook NEW.yaml: re-decides every stored open lead of the configured database under NEW
+    and the configured playbook, without writing, and prints the counts per old -> new owner and rule.
     """
+    if replay:
+        _simulate_replay(playbook, now, csv_path)
+        return
     from leadflow.errors import InvalidInput
     from leadflow.services.simulate import parse_now as simulate_now
     from leadflow.services.simulate import read_json, simulate
@@ -538,6 +548,42 @@ def simulate_command(
         refuse(exc.message, exc.field)
         return
     sys.stdout.write(json.dumps(output, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@handles_errors
+def _simulate_replay(playbook: Path | None, now: str | None, csv_path: Path | None) -> None:
+    """`simulate --replay`: the configured database is read in a read-only transaction, never written."""
+    from rich.text import Text
+
+    from leadflow.services.replay import begin_read_only, end_read_only
+    from leadflow.services.replay import replay as replay_routing
+
+    if playbook is None:
+        raise LeadflowError("--replay needs --playbook NEW.yaml", "playbook")
+    new_pb = load_playbook(playbook)
+    old_pb = current_playbook()
+    at = parse_now(now)
+    with open_store() as store, store.uow() as uow:
+        begin_read_only(uow)
+        try:
+            report = replay_routing(uow, old_pb, new_pb, now=at)
+        finally:
+            end_read_only(uow)
+    title = Text(f"replay under {playbook}: {report.changed} of {report.considered} open leads would change "
+                 f"({report.not_routed} below the routing threshold)")
+    table = Table(title=title, title_justify="left")
+    for column in ("old owner", "new owner", "new rule", "leads"):
+        table.add_column(column, overflow="fold")
+    for old_target, new_target, rule, count in report.counts:
+        table.add_row(Text(old_target), Text(new_target), Text(rule), str(count))
+    out.print(table)
+    if csv_path is not None:
+        try:
+            with csv_path.open("w", encoding="utf-8", newline="") as stream:
+                report.write_csv(stream)
+        except OSError as exc:
+            raise LeadflowError(f"cannot write {csv_path}: {exc.strerror or exc}", "csv") from None
+        out.print(f"{report.changed} leads written to {csv_path}", markup=False)
 
 
 # --------------------------------------------------------------------------- segment review (S9)
@@ -617,6 +663,54 @@ def review_list(
             table.add_row(r.id, r.account_id, describe(r), r.source, r.status,
                           f"{r.submitted_by} {r.submitted_at:%Y-%m-%d}", decided, r.applies_on.isoformat())
     out.print(table)
+
+
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("deactivate")
+@handles_errors
+def user_deactivate(
+    user_id: Annotated[str, typer.Argument(help="User id to offboard.")],
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    now: NowOption = None,
+) -> None:
+    """Deactivate a user and reassign their leads and contacts by the playbook's offboarding table (L7)."""
+    from leadflow.services.offboard import deactivate_user
+
+    pb = current_playbook()
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        report = deactivate_user(uow, pb, user_id, who, parse_now(now))
+        uow.commit()
+    state = "deactivated" if report.deactivated else "already inactive"
+    out.print(f"{user_id}: {state}; {len(report.reassigned)} records reassigned; "
+              f"{report.sequences_finished} sequence enrollments finished", markup=False)
+    for rule, count in sorted(report.by_rule.items()):
+        out.print(f"  {rule}: {count}", markup=False)
+
+
+@lead_app.command("assign")
+@handles_errors
+def lead_assign(
+    lead_id: Annotated[str, typer.Argument(help="Lead id.")],
+    to: Annotated[str, typer.Option("--to", help="User id of the new owner.")],
+    actor: Annotated[str, typer.Option("--as", help="User id acting (default: the operator).")] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="Act as an admin (may assign to Sales Admin).")] = False,
+    now: NowOption = None,
+) -> None:
+    """Change a lead's owner by hand (P3; Sales Admin only by admins, R10)."""
+    from leadflow.services.reassign import assign_lead
+    from leadflow.store.models import Lead
+
+    pb = current_playbook()
+    who = Actor.user(actor) if actor else Actor.system("cli")
+    with open_store() as store, store.uow() as uow:
+        lead = uow.get(Lead, lead_id)
+        owner = assign_lead(uow, pb, lead, to, who, parse_now(now), actor_is_admin=admin)
+        uow.commit()
+    out.print(f"{lead_id}: owner {owner.type}:{owner.id}", markup=False)
 
 
 def main() -> None:
