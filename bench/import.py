@@ -6,9 +6,11 @@ they have: corporate addresses at ~2,000 company domains (a Zipf-like few with m
 free mail with the company typed by hand, visitors from companies not in the database, the same
 person scanned again (same address in another case, a new title), a few invalid and disposable
 addresses, rows with no address, countries written every way ("USA", "Deutschland", "UK", "Holland")
-and phones in national format. Before each run the database gets ~2,000 accounts for those domains
-(SQLAlchemy Core bulk insert: prospects, customers by segment, former customers, partners, and
-subsidiaries under a parent), so matching, M4 and the duplicate search have work to do.
+and phones in national format. Before each run the database gets the demo organisation (`seed_demo`:
+a sales team of ~90 users, so routing has owners to pick, and a few accounts and leads), then ~2,000
+accounts for those domains (SQLAlchemy Core bulk insert: prospects, customers by segment, former
+customers, partners, subsidiaries under a parent; customers and half the prospects owned by an AE, SAL
+or AM), so matching, M4, derivation, routing and the duplicate search have work to do.
 
 For each store (SQLite in a temp file; PostgreSQL when LEADFLOW_BENCH_POSTGRES_URL or
 LEADFLOW_TEST_POSTGRES_URL is set, in a throw-away database), each on a fresh migrated database:
@@ -27,6 +29,7 @@ Times are the median of --runs runs (CSV parsing included everywhere). `--profil
 SQLite import under cProfile and prints the hotspots and the SQL statements per row.
 
     .venv/bin/python bench/import.py [--rows 100000] [--runs 3] [--quick] [--profile] [--seed 7]
+                                     [--stores sqlite,postgresql]
 
 Writes bench/results/import.json (not with --profile) and prints a table.
 """
@@ -44,7 +47,9 @@ import platform
 import pstats
 import random
 import re
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 import unicodedata
@@ -63,14 +68,27 @@ from sqlalchemy.orm import Session
 from leadflow.domain.records import Actor
 from leadflow.errors import UnrecordedChange
 from leadflow.playbook.load import cached_playbook
+from leadflow.services.demo import seed_demo
 from leadflow.services.imports import CHUNK, import_leads
 from leadflow.store.db import Store
-from leadflow.store.models import Account, Contact, FieldHistory, Intake, Lead, new_id
+from leadflow.store.models import (
+    Account,
+    Activity,
+    CampaignMember,
+    Contact,
+    FieldHistory,
+    Intake,
+    Lead,
+    OutboxEvent,
+    User,
+    new_id,
+)
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 RESULTS = Path(__file__).with_name("results")
 HEADER = ["First Name", "Last Name", "Email Address", "Company Name", "Job Title", "Phone", "Country", "Website"]
 GOAL_SQLITE = 3000
+SEGMENT = 1000  # the import's rows/s is also reported per this many rows: it falls as the tables grow
 console = Console(highlight=False, width=150)
 
 # --------------------------------------------------------------------------- the generated list
@@ -368,57 +386,124 @@ def write_csv(path: Path, rows: list[list[str]]) -> None:
 # --------------------------------------------------------------------------- stores
 
 
-def fresh_store(kind: str, pg_url: str | None, tmp: Path) -> tuple[Store, object]:
-    if kind == "sqlite":
-        store = Store(f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}")
-        store.migrate()
-        return store, None
-    assert pg_url
-    name = f"leadflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(pg_url.rsplit("/", 1)[0] + f"/{name}")
-    store.migrate()
-    return store, (admin, name)
+class Databases:
+    """A fresh database for each run, copied from one template that was migrated and seeded once: every run
+    starts from the same state, and the migrations on disk are applied once, by the code this process loaded
+    (others may commit while a long benchmark runs). SQLite: a file copy; PostgreSQL: CREATE DATABASE ...
+    TEMPLATE, on the server of the URL, every database dropped at the end."""
+
+    def __init__(self, kind: str, pg_url: str | None, tmp: Path, accounts: list[dict[str, Any]]) -> None:
+        self.kind, self.pg_url, self.tmp = kind, pg_url, tmp
+        self.admin: sqlalchemy.Engine | None = None
+        if kind == "sqlite":
+            self.template = f"template_{uuid.uuid4().hex[:8]}"
+            store = Store(f"sqlite:///{tmp / (self.template + '.db')}")
+        else:
+            assert pg_url, "postgresql needs a URL"
+            self.admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                                       isolation_level="AUTOCOMMIT")
+            self.template = f"leadflow_bench_tpl_{uuid.uuid4().hex[:8]}"
+            with self.admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.template}"'))
+            store = Store(self._url(self.template))
+        try:
+            store.migrate()
+            seed_store(store, accounts)
+        finally:
+            store.dispose()
+
+    def _url(self, name: str) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.tmp / (name + '.db')}"
+        assert self.pg_url
+        return self.pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def fresh(self) -> tuple[Store, str]:
+        name = f"leadflow_bench_{uuid.uuid4().hex[:8]}"
+        if self.admin is None:
+            shutil.copyfile(self.tmp / (self.template + ".db"), self.tmp / (name + ".db"))
+        else:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return Store(self._url(name)), name
+
+    def drop(self, store: Store, name: str) -> None:
+        store.dispose()
+        if self.admin is None:
+            (self.tmp / (name + ".db")).unlink(missing_ok=True)
+        else:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        if self.admin is None:
+            (self.tmp / (self.template + ".db")).unlink(missing_ok=True)
+            return
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
+        self.admin.dispose()
 
 
-def drop(store: Store, handle: object) -> None:
-    store.dispose()
-    if handle is not None:
-        admin, name = handle  # type: ignore[misc]
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def code_version() -> str:
+    """The commit measured, "+dirty" when src/ has uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
-def seed_accounts(store: Store, accounts: list[dict[str, Any]]) -> None:
-    """Parents first, then subsidiaries (the foreign key to the parent is checked per row on SQLite)."""
+def seed_store(store: Store, accounts: list[dict[str, Any]]) -> None:
+    """The demo organisation (a sales team of ~90 users for routing, a few accounts and leads), then the
+    bench's accounts by Core bulk insert, parents first (the parent foreign key is checked per row on SQLite).
+    Customers and former customers have an owner (an AE, SAL or AM), prospects every other one."""
+    seed_demo(store, cached_playbook(None), NOW - dt.timedelta(days=1))
+    with store.engine.connect() as conn:
+        owners = list(conn.scalars(select(User.id).where(User.role.in_(["AE", "SAL", "AM"])).order_by(User.id)))
+    rows = []
+    for i, a in enumerate(accounts):
+        owned = owners and (a["type"] in ("Customer", "Former Customer") or i % 2 == 0)
+        rows.append({**a, "owner_id": owners[i % len(owners)] if owned else None})
     with store.engine.begin() as conn:
-        tops = [a for a in accounts if a["parent_id"] is None]
-        subs = [a for a in accounts if a["parent_id"] is not None]
-        conn.execute(insert(Account.__table__), tops)
-        conn.execute(insert(Account.__table__), subs)
+        conn.execute(insert(Account.__table__), [a for a in rows if a["parent_id"] is None])
+        conn.execute(insert(Account.__table__), [a for a in rows if a["parent_id"] is not None])
 
 
 class StatementCounter:
-    """Counts SQL statements sent to the driver (an executemany counts once), by verb and table."""
+    """Counts SQL statements sent to the driver (an executemany counts once), by verb and table, and the
+    time each kind spent in the driver (the database's own work plus the driver; not SQLAlchemy's)."""
 
     PATTERN = re.compile(r"^\s*(\w+)(?:.*?\b(?:FROM|INTO|UPDATE)\s+\"?(\w+))?", re.S | re.I)
 
     def __init__(self, engine: sqlalchemy.Engine) -> None:
         self.engine = engine
         self.counts: Counter[str] = Counter()
-        event.listen(engine, "before_cursor_execute", self._on)
+        self.seconds: Counter[str] = Counter()
+        self._started: tuple[str, float] | None = None
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
 
-    def _on(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+    def _before(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
         m = self.PATTERN.match(statement)
         verb = m.group(1).upper() if m else "?"
         table = (m.group(2) or "") if m and verb in ("SELECT", "INSERT", "UPDATE", "DELETE") else ""
-        self.counts[f"{verb} {table}".strip() + (" (executemany)" if executemany else "")] += 1
+        kind = f"{verb} {table}".strip() + (" (executemany)" if executemany else "")
+        self.counts[kind] += 1
+        self._started = (kind, time.perf_counter())
+
+    def _after(self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if self._started is not None:
+            kind, started = self._started
+            self.seconds[kind] += time.perf_counter() - started
+            self._started = None
 
     def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._on)
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
 
     @property
     def total(self) -> int:
@@ -428,23 +513,42 @@ class StatementCounter:
 # --------------------------------------------------------------------------- the three methods
 
 
+def counts(store: Store) -> dict[str, int]:
+    """Rows in the tables an import writes (the seeded organisation has some already)."""
+    tables = {"history_rows": FieldHistory, "leads": Lead, "contacts": Contact, "intakes": Intake,
+              "outbox": OutboxEvent, "activities": Activity, "campaign_members": CampaignMember}
+    with store.engine.connect() as conn:
+        return {k: conn.scalar(select(func.count()).select_from(m)) or 0 for k, m in tables.items()}
+
+
+def written(store: Store, before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before[k] for k, v in counts(store).items()}
+
+
 def run_import(store: Store, path: Path) -> dict[str, Any]:
     pb = cached_playbook(None)
+    before = counts(store)
     counter = StatementCounter(store.engine)
+    marks: list[float] = []
+    done = 0
+
+    def on_row(n: int) -> None:
+        nonlocal done
+        done += n
+        if done % SEGMENT == 0:
+            marks.append(time.perf_counter())
+
     start = time.perf_counter()
     report = import_leads(store, pb, path, channel="event_scan", actor=Actor.system("bench-import"), now=NOW,
-                          campaign="Bench Event")
+                          campaign="Bench Event", on_row=on_row)
     seconds = time.perf_counter() - start
     counter.close()
-    with store.engine.connect() as conn:
-        history = conn.scalar(select(func.count()).select_from(FieldHistory))
-        leads = conn.scalar(select(func.count()).select_from(Lead))
-        contacts = conn.scalar(select(func.count()).select_from(Contact))
-        intakes = conn.scalar(select(func.count()).select_from(Intake))
-    return {"seconds": seconds, "rows": report.rows, "created": report.created, "updated": report.updated,
+    edges = [start, *marks]
+    return {"rows_per_s_by_segment": [round(SEGMENT / (b - a)) for a, b in zip(edges, edges[1:], strict=False)],
+            "seconds": seconds, "rows": report.rows, "created": report.created, "updated": report.updated,
             "replayed": report.replayed, "rejected": report.rejected, "other": report.other,
-            "history_rows": history, "leads": leads, "contacts": contacts, "intakes": intakes,
-            "sql_statements": counter.total, "sql_by_kind": dict(counter.counts.most_common())}
+            **written(store, before), "sql_statements": counter.total,
+            "sql_by_kind": dict(counter.counts.most_common())}
 
 
 def _csv_leads(path: Path, channel: str) -> list[dict[str, Any]]:
@@ -474,6 +578,7 @@ def run_core(store: Store, path: Path) -> dict[str, Any]:
 def run_orm_history(store: Store, path: Path) -> dict[str, Any]:
     status = cached_playbook(None).default_status.name
     actor = Actor.system("bench")
+    before = counts(store)
     start = time.perf_counter()
     rows = _csv_leads(path, "event_scan")
     for i in range(0, len(rows), CHUNK):
@@ -482,9 +587,7 @@ def run_orm_history(store: Store, path: Path) -> dict[str, Any]:
                 uow.session.add_all([Lead(**r, status=status, initial_source="Conference") for r in rows[i:i + CHUNK]])
             uow.commit()
     seconds = time.perf_counter() - start
-    with store.engine.connect() as conn:
-        history = conn.scalar(select(func.count()).select_from(FieldHistory))
-    return {"seconds": seconds, "rows": len(rows), "history_rows": history}
+    return {"seconds": seconds, "rows": len(rows), "history_rows": written(store, before)["history_rows"]}
 
 
 def pure_orm_refusal(store: Store) -> str | None:
@@ -516,8 +619,8 @@ def profile(rows: int, seed: int, tmp: Path) -> None:
     data, _ = make_rows(rng, rows, companies)
     path = tmp / "event.csv"
     write_csv(path, data)
-    store, handle = fresh_store("sqlite", None, tmp)
-    seed_accounts(store, account_rows(companies))
+    dbs = Databases("sqlite", None, tmp, account_rows(companies))
+    store, name = dbs.fresh()
     pb = cached_playbook(None)
     counter = StatementCounter(store.engine)
     prof = cProfile.Profile()
@@ -528,25 +631,73 @@ def profile(rows: int, seed: int, tmp: Path) -> None:
     prof.disable()
     seconds = time.perf_counter() - start
     counter.close()
-    drop(store, handle)
+    dbs.drop(store, name)
+    dbs.close()
     console.print(f"SQLite import of {rows:,} rows under cProfile: {seconds:.1f} s ({rows / seconds:,.0f} rows/s "
                   f"with the profiler's overhead); {report.summary()}")
     console.print(f"SQL statements: {counter.total:,} = {counter.total / rows:.1f} per row")
+    driver = sum(counter.seconds.values())
+    console.print(f"time in the driver (cursor.execute, rows not yet fetched): {driver:.1f} s = "
+                  f"{driver / seconds:.0%} of the import")
     table = Table(title="SQL statements by kind")
-    for column in ("statement", "count", "per row"):
+    for column in ("statement", "count", "per row", "driver s", "ms each"):
         table.add_column(column, justify="right" if column != "statement" else "left")
     for kind, count in counter.counts.most_common(25):
-        table.add_row(kind, f"{count:,}", f"{count / rows:.2f}")
+        spent = counter.seconds[kind]
+        table.add_row(kind, f"{count:,}", f"{count / rows:.2f}", f"{spent:.1f}", f"{spent / count * 1000:.3f}")
     console.print(table)
-    for order in ("cumulative", "tottime"):
-        out = io.StringIO()
-        stats = pstats.Stats(prof, stream=out)
-        stats.strip_dirs().sort_stats(order).print_stats(45)
-        console.print(f"--- top functions by {order} (total {seconds:.1f} s)")
-        console.print(out.getvalue().split("\n", 6)[-1])
+    stats = pstats.Stats(prof)
+    own = [(key, value) for key, value in stats.stats.items()  # type: ignore[attr-defined]
+           if "/leadflow/" in key[0]]
+    own.sort(key=lambda kv: -kv[1][3])
+    table = Table(title=f"leadflow functions by cumulative time (of {seconds:.1f} s under cProfile)")
+    for column in ("function", "calls", "per row", "cumulative s", "%", "own s"):
+        table.add_column(column, justify="right" if column != "function" else "left")
+    for (file, line, name), (_, calls, own_s, cum_s, _) in own[:40]:
+        where = file.split("/leadflow/", 1)[1]
+        table.add_row(f"{where}:{line} {name}", f"{calls:,}", f"{calls / rows:.2f}", f"{cum_s:.1f}",
+                      f"{cum_s / seconds:.0%}", f"{own_s:.1f}")
+    console.print(table)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).strip_dirs().sort_stats("tottime").print_stats(30)
+    console.print(f"--- top functions by own time (total {seconds:.1f} s)")
+    console.print(out.getvalue().split("\n", 6)[-1])
 
 
 # --------------------------------------------------------------------------- main
+
+
+def load_previous(key: dict[str, Any]) -> list[dict[str, Any]]:
+    """Results of an earlier invocation with the same data (rows, seed, accounts), to keep other stores'."""
+    try:
+        old = json.loads((RESULTS / "import.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if any(old.get(k) != v for k, v in key.items()):
+        return []
+    return list(old.get("results", []))
+
+
+def summarise(results: list[dict[str, Any]], n_rows: int) -> None:
+    for r in results:
+        core = next((c for c in results if c["store"] == r["store"] and c["method"] == "core"), None)
+        r["ratio_to_core"] = round(r["rows_per_s"] / core["rows_per_s"], 4) if core else None
+    runs = sorted({r["runs"] for r in results})
+    table = Table(title=f"CSV import, {n_rows:,} rows (median of {'/'.join(map(str, runs))} run(s))")
+    for column in ("store", "method", "rows", "runs", "seconds", "rows/s", "ratio to Core insert", "history rows",
+                   "SQL/row", "outcome"):
+        table.add_column(column, justify="left" if column in ("store", "method", "outcome") else "right")
+    for r in results:
+        outcome = (f"{r['created']:,} created, {r['updated']:,} updated, {r['rejected']:,} rejected"
+                   if r["method"] == "import" else "")
+        history = f"{r['history_rows']:,}" if "history_rows" in r else "none"
+        ratio = f"{r['ratio_to_core']:.4f}" if r["ratio_to_core"] is not None else "-"
+        table.add_row(r["store"], r["label"], f"{r['rows']:,}", str(r["runs"]), f"{r['seconds']:.2f}",
+                      f"{r['rows_per_s']:,}", ratio, history, str(r.get("sql_statements_per_row", "")), outcome)
+    console.print(table)
+    commits = sorted({str(r.get("commit")) for r in results})
+    console.print(f"code measured: {', '.join(commits)}" + (" (MIXED: re-run for one version)" if len(commits) > 1
+                                                               else ""))
 
 
 def main() -> None:
@@ -556,8 +707,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 rows, 1 run")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--accounts", type=int, default=2000)
+    parser.add_argument("--stores", default=None,
+                        help="comma list of sqlite,postgresql (default: sqlite, and postgresql when its URL is set); "
+                             "results of the other store from an earlier run with the same rows/seed are kept")
     parser.add_argument("--profile", action="store_true", help="profile one SQLite import (default 5,000 rows)")
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.profile:
         with tempfile.TemporaryDirectory() as tmpdir:
@@ -565,16 +718,41 @@ def main() -> None:
         return
     n_rows = args.rows or (10_000 if args.quick else 100_000)
     runs = args.runs or (1 if args.quick else 3)
-    pg_url = None if args.no_postgres else (
-        os.environ.get("LEADFLOW_BENCH_POSTGRES_URL") or os.environ.get("LEADFLOW_TEST_POSTGRES_URL"))
-    kinds = ["sqlite"] + (["postgresql"] if pg_url else [])
+    pg_url = os.environ.get("LEADFLOW_BENCH_POSTGRES_URL") or os.environ.get("LEADFLOW_TEST_POSTGRES_URL")
+    kinds = args.stores.split(",") if args.stores else ["sqlite"] + (["postgresql"] if pg_url else [])
+    if "postgresql" in kinds and not pg_url:
+        parser.error("postgresql needs LEADFLOW_BENCH_POSTGRES_URL (or LEADFLOW_TEST_POSTGRES_URL)")
 
     rng = random.Random(args.seed)
     companies = make_companies(rng, args.accounts)
     accounts = account_rows(companies)
     data, mix = make_rows(rng, n_rows, companies)
+    key = {"rows": n_rows, "seed": args.seed, "accounts": len(accounts), "chunk": CHUNK}
+    kept = [r for r in load_previous(key) if r["store"] not in kinds]
     results: list[dict[str, Any]] = []
     refusal: str | None = None
+    version = code_version()
+
+    def save() -> None:
+        every = kept + results
+        summarise(every, n_rows)
+        sqlite_import = next((r for r in every if r["store"] == "sqlite" and r["method"] == "import"), None)
+        met = sqlite_import["rows_per_s"] >= GOAL_SQLITE if sqlite_import else None
+        RESULTS.mkdir(exist_ok=True)
+        payload = {
+            **key, "csv_mix": dict(mix.most_common()),
+            "goal": {"sqlite_rows_per_s": GOAL_SQLITE, "met": met},
+            "orm_without_history": {"skipped": True, "why": refusal},
+            "environment": {"python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
+                            "sqlite": __import__("sqlite3").sqlite_version, "machine": platform.machine(),
+                            "cpus": os.cpu_count()},
+            "results": every,
+        }
+        (RESULTS / "import.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        if sqlite_import:
+            console.print(f"goal >= {GOAL_SQLITE:,} rows/s on SQLite with history: "
+                          f"{'met' if met else 'NOT met'} ({sqlite_import['rows_per_s']:,} rows/s)")
+
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         path = tmp / "event.csv"
@@ -582,62 +760,39 @@ def main() -> None:
         console.print(f"{n_rows:,} rows ({path.stat().st_size / 1e6:.1f} MB), {len(accounts):,} accounts, "
                       f"{runs} run(s) on {', '.join(kinds)}")
         for kind in kinds:
-            for method, label, fn in METHODS:
-                outcomes = []
-                for run in range(runs):
-                    store, handle = fresh_store(kind, pg_url, tmp)
-                    try:
-                        seed_accounts(store, accounts)
-                        if refusal is None and method == "orm_history":
-                            refusal = pure_orm_refusal(store)
-                        outcome = fn(store, path)
-                    finally:
-                        drop(store, handle)
-                    console.print(f"  {kind} {method} run {run + 1}: {outcome['seconds']:.1f} s "
-                                  f"({outcome['rows'] / outcome['seconds']:,.0f} rows/s)")
-                    outcomes.append(outcome)
-                seconds = statistics.median(o["seconds"] for o in outcomes)
-                n = outcomes[0]["rows"]
-                entry: dict[str, Any] = {"store": kind, "method": method, "label": label, "rows": n,
-                                         "seconds": round(seconds, 3), "rows_per_s": round(n / seconds),
-                                         "runs_seconds": [round(o["seconds"], 3) for o in outcomes]}
-                extra = {k: v for k, v in outcomes[0].items() if k not in ("seconds", "rows")}
-                if "sql_statements" in extra:
-                    extra["sql_statements_per_row"] = round(extra["sql_statements"] / entry["rows"], 2)
-                entry.update(extra)
-                results.append(entry)
-    for r in results:
-        core = next(c for c in results if c["store"] == r["store"] and c["method"] == "core")
-        r["ratio_to_core"] = round(r["rows_per_s"] / core["rows_per_s"], 4)
-
-    table = Table(title=f"CSV import, {n_rows:,} rows (median of {runs} run(s))")
-    for column in ("store", "method", "rows", "seconds", "rows/s", "ratio to Core insert", "history rows", "outcome"):
-        table.add_column(column, justify="left" if column in ("store", "method", "outcome") else "right")
-    for r in results:
-        outcome = (f"{r['created']:,} created, {r['updated']:,} updated, {r['rejected']:,} rejected"
-                   if r["method"] == "import" else "")
-        history = f"{r['history_rows']:,}" if "history_rows" in r else "none"
-        table.add_row(r["store"], r["label"], f"{r['rows']:,}", f"{r['seconds']:.2f}", f"{r['rows_per_s']:,}",
-                      f"{r['ratio_to_core']:.3f}", history, outcome)
-    console.print(table)
-    sqlite_import = next(r for r in results if r["store"] == "sqlite" and r["method"] == "import")
-    met = sqlite_import["rows_per_s"] >= GOAL_SQLITE
-    console.print(f"goal >= {GOAL_SQLITE:,} rows/s on SQLite with history: "
-                  f"{'met' if met else 'NOT met'} ({sqlite_import['rows_per_s']:,} rows/s)")
+            dbs = Databases(kind, pg_url, tmp, accounts)
+            try:
+                for method, label, fn in METHODS:
+                    outcomes = []
+                    for run in range(runs):
+                        store, name = dbs.fresh()
+                        try:
+                            if refusal is None and method == "orm_history":
+                                refusal = pure_orm_refusal(store)
+                            outcome = fn(store, path)
+                        finally:
+                            dbs.drop(store, name)
+                        console.print(f"  {kind} {method} run {run + 1}: {outcome['seconds']:.1f} s "
+                                      f"({outcome['rows'] / outcome['seconds']:,.0f} rows/s)")
+                        outcomes.append(outcome)
+                    seconds = statistics.median(o["seconds"] for o in outcomes)
+                    n = outcomes[0]["rows"]
+                    entry: dict[str, Any] = {
+                        "store": kind, "method": method, "label": label, "rows": n, "runs": runs,
+                        "seconds": round(seconds, 3), "rows_per_s": round(n / seconds),
+                        "runs_seconds": [round(o["seconds"], 3) for o in outcomes], "commit": version,
+                    }
+                    extra = {k: v for k, v in outcomes[0].items() if k not in ("seconds", "rows")}
+                    if "sql_statements" in extra:
+                        extra["sql_statements_per_row"] = round(extra["sql_statements"] / n, 2)
+                    entry.update(extra)
+                    results.append(entry)
+                    save()  # after each method, so a long run that dies keeps what it measured
+            finally:
+                dbs.close()
     console.print(f"ORM without history: skipped, {refusal or 'not refused?'}")
-    if not pg_url:
+    if "postgresql" not in kinds and not any(r["store"] == "postgresql" for r in kept):
         console.print("PostgreSQL skipped: set LEADFLOW_BENCH_POSTGRES_URL to include it")
-    RESULTS.mkdir(exist_ok=True)
-    payload = {
-        "rows": n_rows, "runs": runs, "seed": args.seed, "accounts": len(accounts), "chunk": CHUNK,
-        "csv_mix": dict(mix.most_common()),
-        "goal": {"sqlite_rows_per_s": GOAL_SQLITE, "met": met},
-        "orm_without_history": {"skipped": True, "why": refusal},
-        "environment": {"python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
-                        "sqlite": __import__("sqlite3").sqlite_version, "machine": platform.machine()},
-        "results": results,
-    }
-    (RESULTS / "import.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

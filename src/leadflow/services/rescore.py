@@ -136,7 +136,9 @@ class _Lookups:
                     matching_done=lead.matched_at is not None, matched=None,
                     product_user=lead.product_user, partner_managed=lead.partner_managed))
             return self.classes[key]
-        key = (matched.id, lead.product_user, lead.partner_managed)
+        # classify reads the matched account's type and partner flag and the hierarchy's types
+        key = (matched.type, matched.partner_managed, frozenset(a.type for a in family), lead.product_user,
+               lead.partner_managed)
         if key not in self.classes:
             self.classes[key] = self._classify(lifecycle.ClassificationFacts(
                 matching_done=True, matched=facts(matched), hierarchy=[facts(a) for a in family],
@@ -191,7 +193,7 @@ def _activities(uow: UnitOfWork, lead_ids: Sequence[str]) -> dict[str, list[tupl
         select(Activity.subject_id, Activity.type, Activity.at)
         .where(Activity.subject_type == "lead", Activity.subject_id.in_(lead_ids))
         .order_by(Activity.subject_id, Activity.at)
-    )
+    ).all()
     for subject_id, kind, at in rows:
         found[subject_id].append((kind, at))
     return found
@@ -212,7 +214,7 @@ def _hierarchies(uow: UnitOfWork, account_ids: Iterable[str]) -> tuple[dict[str,
     matched = set(account_ids)
     wanted = set(matched)
     while wanted:  # the matched accounts, then their parents, up to the ultimate parents
-        views = load(session.execute(select(*_ACCOUNT_COLUMNS).where(ACCOUNTS.c.id.in_(wanted))))
+        views = load(session.execute(select(*_ACCOUNT_COLUMNS).where(ACCOUNTS.c.id.in_(wanted))).all())
         wanted = {v.parent_id for v in views if v.parent_id and v.parent_id not in loaded}
 
     def top_of(account: _AccountView) -> str:
@@ -227,7 +229,7 @@ def _hierarchies(uow: UnitOfWork, account_ids: Iterable[str]) -> tuple[dict[str,
     done = set(tops.values())
     frontier = sorted(done)
     while frontier:  # down from the ultimate parents, level by level
-        rows = session.execute(select(*_ACCOUNT_COLUMNS).where(ACCOUNTS.c.parent_id.in_(frontier)))
+        rows = session.execute(select(*_ACCOUNT_COLUMNS).where(ACCOUNTS.c.parent_id.in_(frontier))).all()
         frontier = []
         for row in rows:
             if row.id in done:
@@ -348,7 +350,7 @@ def _lead_rows(uow: UnitOfWork, ids: Sequence[str] | None, after: str | None, ch
         stmt = stmt.where(LEADS.c.id.in_(ids))
     elif after is not None:
         stmt = stmt.where(LEADS.c.id > after)
-    return list(uow.session.execute(stmt.order_by(LEADS.c.id).limit(chunk)))
+    return list(uow.session.execute(stmt.order_by(LEADS.c.id).limit(chunk)).all())
 
 
 # only where the lead is as it was read: a lead changed meanwhile keeps its own explanation
@@ -370,7 +372,6 @@ def rescore_chunk(uow: UnitOfWork, pb: Playbook, rows: Sequence[Any], now: dt.da
     (`derivations` and `updated_at`, no history row).
     """
     look = look or _Lookups.of(pb)
-    look.classes.clear()  # a hierarchy's account types are read afresh per chunk
     session = uow.session
     acts = _activities(uow, [r.id for r in rows])
     matched_ids = {r.matched_account_id for r in rows if r.matched_account_id}
