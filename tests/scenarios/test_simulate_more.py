@@ -313,7 +313,7 @@ def test_M1_a_known_email_updates_the_lead_and_names_it(tmp_path: Path) -> None:
     assert out["routed"] and out["rule"] == "contact-us-smb"  # it reached the threshold: routed now (S3)
 
 
-def test_simulate_never_opens_the_configured_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_R1_simulate_never_opens_the_configured_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configured = tmp_path / "configured.db"
     monkeypatch.setenv("LEADFLOW_DATABASE_URL", f"sqlite:///{configured}")
     simulate({"users": EMEA_TEAM}, lead("contact_us", "a@smallco.example", "Ireland"), tmp_path)
@@ -323,33 +323,33 @@ def test_simulate_never_opens_the_configured_database(tmp_path: Path, monkeypatc
 # --------------------------------------------------------------------------- refusals
 
 
-def test_simulate_refuses_an_unknown_role(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_an_unknown_role(tmp_path: Path) -> None:
     error = refused({"users": [user("x", "Wizard")]}, lead("contact_us", "a@b.example", "Ireland"), tmp_path)
     assert error["field"] == "world.users[0].role" and "Wizard" in error["error"]
 
 
-def test_simulate_refuses_an_unknown_region(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_an_unknown_region(tmp_path: Path) -> None:
     error = refused({"users": [user("x", region="Mars")]}, lead("contact_us", "a@b.example", "Ireland"), tmp_path)
     assert error["field"] == "world.users[0].region" and "Mars" in error["error"]
 
 
-def test_simulate_refuses_an_unknown_channel(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_an_unknown_channel(tmp_path: Path) -> None:
     error = refused({"users": EMEA_TEAM}, lead("carrier_pigeon", "a@b.example", "Ireland"), tmp_path)
     assert error["field"] == "channel"
 
 
-def test_simulate_refuses_a_lead_without_a_channel(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_a_lead_without_a_channel(tmp_path: Path) -> None:
     bad = lead("contact_us", "a@b.example", "Ireland")
     del bad["channel"]
     assert refused({"users": EMEA_TEAM}, bad, tmp_path)["field"] == "channel"
 
 
 @pytest.mark.parametrize(("text", "field"), [("{not json", "lead"), ("[1, 2]", "(body)")])
-def test_simulate_refuses_a_lead_that_is_not_a_json_object(tmp_path: Path, text: str, field: str) -> None:
+def test_R1_simulate_refuses_a_lead_that_is_not_a_json_object(tmp_path: Path, text: str, field: str) -> None:
     assert refused({"users": EMEA_TEAM}, text, tmp_path)["field"] == field
 
 
-def test_simulate_refuses_a_world_that_is_not_json(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_a_world_that_is_not_json(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{users: [", encoding="utf-8")
     result = runner.invoke(app, ["simulate", "--world", str(path), "--now", NOW], input="{}")
@@ -358,23 +358,23 @@ def test_simulate_refuses_a_world_that_is_not_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("now", "words"), [(None, "required"), ("2026-03-03T10:00:00", "time zone"),
                                             ("yesterday", "not an ISO")])
-def test_simulate_refuses_a_missing_or_naive_now(tmp_path: Path, now: str | None, words: str) -> None:
+def test_R1_simulate_refuses_a_missing_or_naive_now(tmp_path: Path, now: str | None, words: str) -> None:
     error = refused({"users": EMEA_TEAM}, lead("contact_us", "a@b.example", "Ireland"), tmp_path, now=now)
     assert error["field"] == "now" and words in error["error"]
 
 
-def test_simulate_refuses_a_naive_activity_time(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_a_naive_activity_time(tmp_path: Path) -> None:
     bad = lead("contact_us", "a@b.example", "Ireland", activities=[{"type": "contact_us", "at": "2026-03-03T09:55"}])
     assert refused({"users": EMEA_TEAM}, bad, tmp_path)["field"] == "activities.0.at"
 
 
-def test_simulate_refuses_a_naive_mql_date_in_the_world(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_a_naive_mql_date_in_the_world(tmp_path: Path) -> None:
     world = {"users": EMEA_TEAM, "leads": [{"id": "l1", "email": "a@c.example", "status": "MQL",
                                             "mql_date": "2026-01-10T00:00:00"}]}
     assert refused(world, lead("contact_us", "a@b.example", "Ireland"), tmp_path)["field"] == "world.leads[0].mql_date"
 
 
-def test_simulate_refuses_broken_references(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_broken_references(tmp_path: Path) -> None:
     orphan = {"users": EMEA_TEAM, "accounts": [account("kid", 10, "Ireland", parent="ghost")]}
     error = refused(orphan, lead("contact_us", "a@b.example", "Ireland"), tmp_path)
     assert error["field"] == "world.accounts[0].parent"
@@ -388,14 +388,14 @@ def test_simulate_refuses_broken_references(tmp_path: Path) -> None:
     assert refused(status, lead("contact_us", "a@b.example", "Ireland"), tmp_path)["field"] == "world.leads[0].status"
 
 
-def test_simulate_refuses_a_user_listed_twice_with_different_values(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_a_user_listed_twice_with_different_values(tmp_path: Path) -> None:
     twice = {"users": [user("x"), user("x", region="APAC")]}
     assert refused(twice, lead("contact_us", "a@b.example", "Ireland"), tmp_path)["field"] == "world.users[1].id"
     same = {"users": [user("x"), user("x")]}  # an identical repeat (as in some shared scenarios) is fine
     assert simulate(same, lead("contact_us", "a@b.example", "Ireland"), tmp_path)["routed"]
 
 
-def test_simulate_refuses_a_broken_playbook(tmp_path: Path) -> None:
+def test_R1_simulate_refuses_a_broken_playbook(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: x\n", encoding="utf-8")
     error = refused({"users": EMEA_TEAM}, lead("contact_us", "a@b.example", "Ireland"), tmp_path,
