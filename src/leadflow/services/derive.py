@@ -16,7 +16,7 @@ from sqlalchemy import select
 from leadflow.domain import activity as activity_rules
 from leadflow.domain import lifecycle, scoring
 from leadflow.domain.records import Actor
-from leadflow.domain.segments import AccountSizing, hierarchy_segments, lead_segment
+from leadflow.domain.segments import AccountSizing, LeadSegment, hierarchy_segments, lead_segment
 from leadflow.domain.territory import AccountPlace, hierarchy_territories, is_public_sector, region_of
 from leadflow.playbook.schema import Playbook
 from leadflow.services.lifecycle import hierarchy, refresh_classifications
@@ -163,7 +163,23 @@ def _refresh_lead(
     engage = activity_rules.not_to_engage(rules, lead.initial_source, acts, active.active, now=now)
     _set(lead, "not_to_engage", engage.flag, "not-to-engage", engage.why, uow)
     refresh_classifications(uow, pb, lead)
-    lead.derivations = {
+    lead.derivations = explanations(lead, seg, region, region_why, score, mql, routing, active, engage)
+    return LeadFigures(seg.segment, region, score, mql, routing, active, engage)
+
+
+def explanations(
+    lead: Lead,
+    seg: LeadSegment,
+    region: str | None,
+    region_why: str,
+    score: scoring.Score,
+    mql: scoring.MqlDecision,
+    routing: scoring.RoutingCheck,
+    active: activity_rules.ActiveResult,
+    engage: activity_rules.NotToEngage,
+) -> dict[str, Any]:
+    """Why each derived figure is what it is, as stored in `derivations` and shown by `explain`."""
+    return {
         **(lead.derivations or {}),
         "segment": {"value": seg.segment, "field": seg.field, "why": seg.why},
         "region": {"value": region, "why": region_why},
@@ -173,7 +189,6 @@ def _refresh_lead(
         "active": {"active": active.active, "until": to_json(active.until), "why": active.why},
         "not_to_engage": {"flag": engage.flag, "why": engage.why},
     }
-    return LeadFigures(seg.segment, region, score, mql, routing, active, engage)
 
 
 def _lead_region(pb: Playbook, lead: Lead, account: Account | None) -> tuple[str | None, str]:

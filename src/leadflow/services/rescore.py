@@ -317,16 +317,7 @@ def _derive_lead(
     put("not_to_engage", engage.flag, "not-to-engage", engage.why)
     for column, value in look.classifications(lead, account, family).items():
         put(column, value, CLASSIFICATION_RULE, CLASSIFICATION_WHY)
-    derivations = {
-        **(lead.derivations or {}),
-        "segment": {"value": seg.segment, "field": seg.field, "why": seg.why},
-        "region": {"value": region, "why": region_why},
-        "score": {"total": score.total, "source": score.source, "notes": list(score.notes)},
-        "mql": {"mql": mql.mql, "why": mql.why},
-        "routing": {"triggered": routing.triggered, "why": routing.why},
-        "active": {"active": active.active, "until": to_json(active.until), "why": active.why},
-        "not_to_engage": {"flag": engage.flag, "why": engage.why},
-    }
+    derivations = derive.explanations(lead, seg, region, region_why, score, mql, routing, active, engage)
     return writes, (None if derivations == lead.derivations else derivations)
 
 
