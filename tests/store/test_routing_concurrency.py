@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from builders import a_user, save
+from conftest import _truncate as truncate
 from leadflow.domain.records import Actor
 from leadflow.playbook.load import cached_playbook
 from leadflow.store.db import Store
@@ -49,6 +50,7 @@ def route_share(url: str, lead_ids: list[str]) -> int:
 @pytest.mark.postgres
 def test_R9_four_processes_share_one_pool_fairly_on_postgresql(postgres_database: str) -> None:
     store = Store(postgres_database)
+    truncate(store)  # the session's database: start from empty, whatever ran before
     try:
         with store.uow() as uow:
             users = [a_user(id=uid, role="BDR", region="EMEA", rr_weight=w) for uid, w in WEIGHTS.items()]
