@@ -76,8 +76,9 @@ def _accounts(reader: Iterable[Mapping[str, str | None]]) -> Iterator[AccountRow
 
 def check_inputs(accounts_path: Path, leads_path: Path) -> None:
     """Refuse, naming it, a missing file or required column before any work or output starts."""
-    with _open_csv(accounts_path, ACCOUNT_COLUMNS), _open_csv(leads_path, LEAD_COLUMNS):
-        pass
+    for path, columns in ((accounts_path, ACCOUNT_COLUMNS), (leads_path, LEAD_COLUMNS)):
+        with _open_csv(path, columns) as reader:
+            del reader  # opening it checked the file and its header; the rows are read later
 
 
 def count_rows(path: Path) -> int:
