@@ -212,3 +212,44 @@ def test_M2_index_once_then_match_without_comparing_every_pair() -> None:
     hits = sum(matched(index, a_lead(company=row.name.upper())) == row.id for row in rows)
     assert hits == len(rows)
     assert time.perf_counter() - start < 10
+
+
+# --------------------------------------------------------------------------- incremental index
+
+_NAMES = ["Acme", "Acme Holdings", "Globex", "Initech", "Umbrella Corp", "Acme Deutschland", "Stark Industries",
+          "Wayne Enterprises", "Globex UK", "Hooli"]
+_SITES = [None, "acme.com", "acme.de", "globex.com", "initech.io", "hooli.xyz", "stark.com", "gmail.com"]
+_account_rows = st.builds(
+    lambda i, name, site, parent, country: AccountRow(
+        id=f"a{i}", name=name, website=site, parent_id=f"a{parent}" if parent is not None else None, country=country
+    ),
+    st.integers(0, 7), st.sampled_from(_NAMES), st.sampled_from(_SITES), st.none() | st.integers(0, 7),
+    st.sampled_from([None, "Germany", "US", "United Kingdom"]),
+)
+_PROBES = [a_lead(email=f"x@{site}", company=name) for site in ("acme.com", "globex.com", "hooli.xyz", "other.org")
+           for name in ("Acme", "Globex Ltd", "Hooli", "Wayne")] + [a_lead(company=n) for n in _NAMES]
+
+
+def _by_id(rows: list[AccountRow]) -> dict[str, AccountRow]:
+    return {r.id: r for r in rows}  # the last version of each id wins, as in the store
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_account_rows, max_size=8), st.lists(_account_rows, max_size=6), st.lists(st.integers(0, 7)))
+def test_M2_index_brought_up_to_date_matches_like_one_built_afresh(
+    first: list[AccountRow], changed: list[AccountRow], deleted: list[int]
+) -> None:
+    """A long-lived index (a server's) applies account changes instead of being rebuilt per request:
+    after creations, changes, re-parenting and deletions it must decide every lead like a fresh one."""
+    before = _by_id(first)
+    index = an_index(*before.values())
+    gone = [f"a{i}" for i in deleted if f"a{i}" in before and f"a{i}" not in _by_id(changed)]
+    index.apply_changes(_by_id(changed).values(), removed=gone)
+    after = {**before, **_by_id(changed)}
+    for account_id in gone:
+        after.pop(account_id, None)
+    fresh = an_index(*after.values())
+    for probe in _PROBES:
+        assert index.decide(probe) == fresh.decide(probe), probe
+    for account_id in after:
+        assert index.ultimate_parent(account_id) == fresh.ultimate_parent(account_id)

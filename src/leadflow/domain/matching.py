@@ -108,9 +108,12 @@ class _Account:
     country: str | None
     domain: str | None
     parsed: _Name
+    parent_id: str | None = None
+    label: str | None = None  # the domain's name, when long enough to be looked up on its own
     parent: int = -1
     top: int = -1
     depth: int = 0
+    live: bool = True
 
 
 @dataclass(frozen=True)
@@ -224,11 +227,10 @@ class AccountIndex:
         self._by_compact: dict[str, set[int]] = defaultdict(set)
         self._neighbours: dict[str, set[str]] = defaultdict(set)
         self._near_cache: dict[str, frozenset[int]] = {}
-        parent_ids: list[str | None] = []
+        self._parents_named: set[str] = set()  # ids some account names as its parent
         for row in accounts:
             self._add(row)
-            parent_ids.append((row.parent_id or "").strip() or None)
-        self._link_hierarchies(parent_ids)
+        self._link_hierarchies()
 
     # ------------------------------------------------------------------ building
 
@@ -244,9 +246,13 @@ class AccountIndex:
             country=self._countries.of_row(row.country),
             domain=parts.domain if parts else None,
             parsed=parsed,
+            parent_id=(row.parent_id or "").strip() or None,
+            label=parts.label if parts and len(parts.label) >= _MIN_LABEL else None,
         )
         self._accounts.append(account)
         self._position.setdefault(row.id, index)
+        if account.parent_id:
+            self._parents_named.add(account.parent_id)
         if parts:
             self._by_domain[parts.domain].append(index)
             if len(parts.label) >= _MIN_LABEL:
@@ -259,10 +265,10 @@ class AccountIndex:
         if parsed.core:
             self._by_compact[parsed.compact].add(index)
 
-    def _link_hierarchies(self, parent_ids: list[str | None]) -> None:
-        for index, parent_id in enumerate(parent_ids):
-            parent = self._position.get(parent_id, -1) if parent_id else -1
-            self._accounts[index].parent = parent if parent != index else -1
+    def _link_hierarchies(self) -> None:
+        for index, account in enumerate(self._accounts):
+            parent = self._position.get(account.parent_id, -1) if account.parent_id and account.live else -1
+            account.parent = parent if parent != index else -1
         for index, account in enumerate(self._accounts):
             seen = {index}
             node, depth = index, 0
@@ -271,6 +277,51 @@ class AccountIndex:
                 seen.add(node)
                 depth += 1
             account.top, account.depth = node, depth
+
+    def _unindex(self, index: int) -> None:
+        """Take one stored account out of every lookup; its slot stays, marked dead."""
+        account = self._accounts[index]
+        account.live = False
+        for table, key in ((self._by_domain, account.domain), (self._by_label, account.label)):
+            members = table.get(key) if key else None
+            if members and index in members:
+                members.remove(index)
+        for word in set(account.parsed.core):
+            self._by_word.get(word, set()).discard(index)
+        if account.parsed.core:
+            self._by_compact.get(account.parsed.compact, set()).discard(index)
+
+    def apply_changes(self, rows: Iterable[AccountRow], removed: Iterable[str] = ()) -> int:
+        """Bring the index up to date with accounts created, changed or deleted since it was built.
+
+        Each changed account is taken out of the lookups and added again as it is now; hierarchies
+        are re-linked when a parent could have changed. Returns how many accounts were applied.
+        """
+        count = 0
+        relink = False
+        for account_id in removed:
+            index = self._position.pop(account_id, None)
+            if index is not None:
+                self._unindex(index)
+                relink = True
+                count += 1
+        for row in rows:
+            old = self._position.pop(row.id, None)
+            if old is not None:
+                self._unindex(old)
+                relink = True
+            self._add(row)
+            self._position[row.id] = len(self._accounts) - 1
+            relink = relink or bool(row.parent_id) or row.id in self._parents_named
+            count += 1
+        if count:
+            self._near_cache.clear()
+            if relink:
+                self._link_hierarchies()
+            else:  # new accounts without a parent: each is its own hierarchy
+                for account in self._accounts[len(self._accounts) - count :]:
+                    account.parent, account.top, account.depth = -1, self._position[account.id], 0
+        return count
 
     # ------------------------------------------------------------------ public
 
@@ -411,6 +462,8 @@ class AccountIndex:
                 if other != word and same_word(word, other) is not None:
                     found |= self._by_word[other]
         result = frozenset(found)
+        if len(self._near_cache) > 200_000:  # a long-lived index (a server's) must not grow without end
+            self._near_cache.clear()
         self._near_cache[word] = result
         return result
 
@@ -490,14 +543,18 @@ class AccountIndex:
                 continue
             top = self._accounts[index].top
             held = best_by_top.get(top)
-            if held is None or (scored.confidence, -self._accounts[index].depth) > (
-                held.confidence,
-                -self._accounts[held.index].depth,
+            # the best of a hierarchy: most confident, then highest; ties by id, so the answer never
+            # depends on the order the accounts were indexed in
+            mine, theirs = self._accounts[index], self._accounts[held.index] if held else None
+            if theirs is None or (scored.confidence, -mine.depth, theirs.id) > (
+                held.confidence,  # type: ignore[union-attr]
+                -theirs.depth,
+                mine.id,
             ):
                 best_by_top[top] = scored
         if not best_by_top:
             return None, "no account has this domain or a name like it"
-        ranked = sorted(best_by_top.values(), key=lambda s: s.confidence, reverse=True)
+        ranked = sorted(best_by_top.values(), key=lambda s: (-s.confidence, self._accounts[s.index].id))
         if len(ranked) > 1 and ranked[1].confidence > ranked[0].confidence - _AMBIGUITY_MARGIN:
             # The same name is several companies' and nothing (country, domain) tells which.
             tied = [self._accounts[s.index] for s in ranked if s.confidence > ranked[0].confidence - _AMBIGUITY_MARGIN]

@@ -15,10 +15,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from leadflow.domain import lifecycle
-from leadflow.domain.matching import AccountIndex, AccountRow, LeadRow, Match
+from leadflow.domain.matching import AccountIndex, LeadRow, Match
 from leadflow.domain.normalise import (
     email_domain,
     is_free_mail,
@@ -32,6 +32,7 @@ from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.playbook.countries import resolve_subdivision
 from leadflow.playbook.schema import ChannelDef, Playbook
 from leadflow.services import derive
+from leadflow.services.account_cache import build_index, select_accounts, shared_index
 from leadflow.services.intake_models import LeadIn
 from leadflow.services.lifecycle import set_owner
 from leadflow.services.routing import RoutingResult, route_lead, wants_routing
@@ -106,36 +107,37 @@ class IntakeResult:
 class IntakeEnv:
     """What the pipeline needs beyond the record: playbook, account index, block list.
 
-    Built once per request or per import; `accounts_changed()` rebuilds the account index
-    lazily after the intake itself created or changed accounts.
+    Built once per request or per import. Account matching uses the database's shared index
+    (services/account_cache.py: built once per process, then kept current from the account change
+    log), so a request never reloads every account. After the intake itself created or changed
+    accounts (`accounts_changed()`), its own transaction's accounts are not yet committed, so this
+    env matches against a private index read through its own session from then on.
     """
 
-    def __init__(self, uow: UnitOfWork, pb: Playbook) -> None:
+    def __init__(self, uow: UnitOfWork, pb: Playbook, *, shared: bool = True) -> None:
         self.pb = pb
         self._uow = uow
-        self._index: AccountIndex | None = None
+        self._shared = shared
+        self._private: AccountIndex | None = None
         self.blocked: frozenset[str] = frozenset(uow.session.scalars(select(BlockedDomain.domain)))
 
-    @property
-    def index(self) -> AccountIndex:
-        if self._index is None:
-            rows = self._uow.session.execute(
-                select(Account.id, Account.name, Account.website, Account.domain, Account.parent_id, Account.country)
-            )
-            self._index = AccountIndex(
-                (
-                    AccountRow(
-                        id=r.id, name=r.name, website=r.website or r.domain, parent_id=r.parent_id, country=r.country
-                    )
-                    for r in rows
-                ),
-                country_aliases=self.pb.countries.aliases,
-                free_mail_extra=self.pb.intake.free_mail_domains_extra,
-            )
-        return self._index
+    def _private_index(self) -> AccountIndex:
+        if self._private is None:
+            self._private = build_index(self._uow.session.execute(select_accounts()), self.pb)
+        return self._private
+
+    def match(self, lead: LeadRow) -> Match | None:
+        """The lead's account (M2) against every account this transaction can see."""
+        if not self._shared:
+            return self._private_index().match(lead)
+        engine = self._uow.session.get_bind()
+        assert isinstance(engine, Engine)
+        with shared_index(engine, self.pb).current() as index:
+            return index.match(lead)
 
     def accounts_changed(self) -> None:
-        self._index = None
+        self._shared = False
+        self._private = None
 
 
 # --------------------------------------------------------------------------- pure steps
@@ -371,7 +373,7 @@ def _purchase(
     steps: list[dict[str, Any]] = [
         {"step": "normalise", "email": norm.email, "domain": norm.domain, "notes": norm.notes}
     ]
-    found = env.index.match(
+    found = env.match(
         LeadRow(id="purchase", email=norm.email, company=data.company, website=norm.website, country=norm.country)
     )
     if found is not None:
@@ -459,7 +461,7 @@ def _usage_ping(
     usage = data.usage
     if not data.company and not norm.domain:
         raise InvalidInput("a usage ping needs the company or its domain", "company")
-    found = env.index.match(
+    found = env.match(
         LeadRow(
             id="ping", email=norm.email, company=data.company, website=norm.website or norm.domain, country=norm.country
         )
@@ -549,7 +551,7 @@ def _person(
     if existing is None:
         check_required(pb, data, norm)
     steps.append({"step": "same_email", "found": f"{existing.__entity__}:{existing.id}" if existing else None})
-    match = env.index.match(
+    match = env.match(
         LeadRow(id="new", email=norm.email, company=data.company, website=norm.website, country=norm.country)
     )
     steps.append(

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -148,10 +148,9 @@ def same_company_leads(uow: UnitOfWork, pb: Playbook, lead: Lead) -> tuple[SameC
     if lead.domain:
         by.append(Lead.domain == lead.domain)
     if name:
-        longest = max(name.tokens, key=len)
-        by.append(func.lower(Lead.company).like(f"%{longest}%"))
+        by.append(Lead.company_key == name.key)  # indexed; kept by the unit of work (store/uow.py)
     stmt = (
-        select(Lead)
+        select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id)
         .where(
             or_(*by),
             Lead.id != lead.id,
@@ -165,10 +164,7 @@ def same_company_leads(uow: UnitOfWork, pb: Playbook, lead: Lead) -> tuple[SameC
         .limit(_SAME_COMPANY_LIMIT)
     )
     out = []
-    for other in uow.session.scalars(stmt):
-        same_domain = lead.domain is not None and other.domain == lead.domain
-        if not same_domain and not (name and normalise_company(other.company).key == name.key):
-            continue
+    for other in uow.session.execute(stmt):
         out.append(
             SameCompanyLead(
                 status=other.status,

@@ -540,7 +540,7 @@ def simulate(pb: Playbook, world_data: Any, lead_data: Any, now: dt.datetime) ->
             load_world(uow, pb, world, now)
             uow.commit()
         with store.uow() as uow:
-            result = intake(uow, IntakeEnv(uow, pb), lead_in, SIMULATOR, now)
+            result = intake(uow, IntakeEnv(uow, pb, shared=False), lead_in, SIMULATOR, now)
             return {**report(uow, pb, result), "world_notes": notes}
 
 

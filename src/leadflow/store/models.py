@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -178,7 +179,7 @@ class PersonFields:
     first_name: Mapped[str | None] = mapped_column(String(120))
     last_name: Mapped[str | None] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
-    phone: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(40), index=True)  # a duplicate key (M1)
     title: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(80))
     state: Mapped[str | None] = mapped_column(String(80))
@@ -231,11 +232,15 @@ class Lead(PersonFields, Tracked, Base):
     """A person not yet converted (D4)."""
 
     __tablename__ = "leads"
+    __history_exclude__ = Tracked.__history_exclude__ | {"company_key"}
     __entity__ = "lead"
     __id_prefix__ = "ld"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     company: Mapped[str | None] = mapped_column(String(300))
+    # The company name normalised (legal forms, accents, "&"/"and" folded): the same-company lookup's
+    # key (R3). Set by the unit of work whenever `company` is written; not history (it is derived).
+    company_key: Mapped[str | None] = mapped_column(String(300), index=True)
     website: Mapped[str | None] = mapped_column(String(500))
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
     industry: Mapped[str | None] = mapped_column(String(120))
@@ -613,3 +618,22 @@ class SegmentReview(Base):
 
 
 TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)
+
+
+# The duplicate search (M1) looks people up by last name whatever its case: an expression index each.
+Index("ix_leads_last_name_lower", func.lower(Lead.last_name))
+Index("ix_contacts_last_name_lower", func.lower(Contact.last_name))
+
+
+class AccountChange(Base):
+    """One row per account created, changed or deleted, in commit order.
+
+    A long-lived account index (the server's, an import's) reads the rows after the last one it saw
+    and applies just those accounts, instead of reloading every account for each request.
+    """
+
+    __tablename__ = "account_changes"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[dt.datetime]

@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from leadflow.domain.normalise import normalise_company
 from leadflow.domain.records import Actor
 from leadflow.errors import InitialSourceLocked, NotFound, UnrecordedChange
-from leadflow.store.models import FieldHistory, OutboxEvent, Tracked, new_id
+from leadflow.store.models import Account, AccountChange, FieldHistory, Lead, OutboxEvent, Tracked, new_id
 
 T = TypeVar("T")
 CREATED = "(created)"
@@ -299,6 +300,9 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
             )
         )
     field_rules.clear()
+    accounts = [{"account_id": r.id, "changed_at": ctx.now} for r in (*changed, *deleted) if isinstance(r, Account)]
+    if accounts:
+        session.info.setdefault("account_changes", []).extend(accounts)
     # Written with one Core executemany after the flush: history rows are never read back as
     # objects in the same transaction, and one statement per flush is what keeps intake fast.
     session.info.setdefault("history_rows", []).extend(_as_row(r) for r in rows)
@@ -317,6 +321,19 @@ def _write_history(session: Session, flush_context: Any) -> None:
     rows = session.info.pop("history_rows", None)
     if rows:
         session.connection().execute(FieldHistory.__table__.insert(), rows)
+    accounts = session.info.pop("account_changes", None)
+    if accounts:
+        session.connection().execute(AccountChange.__table__.insert(), accounts)
+
+
+def company_key(company: str | None) -> str | None:
+    """The same-company lookup key of a company name (R3): its normalised words, sorted."""
+    return normalise_company(company).key or None
+
+
+@event.listens_for(Lead.company, "set")
+def _keep_company_key(target: Lead, value: str | None, old: Any, initiator: Any) -> None:
+    target.company_key = company_key(value)
 
 
 def replay(rows: list[FieldHistory]) -> dict[str, Any]:
