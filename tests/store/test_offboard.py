@@ -12,7 +12,15 @@ from leadflow.domain.records import Actor
 from leadflow.playbook.schema import Playbook
 from leadflow.services.offboard import deactivate_user
 from leadflow.store.db import Store
-from leadflow.store.models import FieldHistory, Lead, OutboxEvent, Sequence, SequenceEnrollment, User
+from leadflow.store.models import (
+    FieldHistory,
+    Lead,
+    OutboxEvent,
+    RoutingDecision,
+    Sequence,
+    SequenceEnrollment,
+    User,
+)
 
 ADMIN = Actor.user("admin")
 BEFORE = dt.datetime(2022, 11, 5, 10, 0, tzinfo=dt.UTC)
@@ -105,6 +113,27 @@ def test_L7_mql_after_cutoff_otherwise_round_robin_of_the_region(
         owners = {uow.get(Lead, i).owner_id for i in ("l1", "l2")}
         assert owners == {"emea1", "emea2"}  # the region's inbound BDRs, an even spread; never "gone"
 
+
+
+def test_L7_round_robin_turns_are_routing_decisions_counted_against_capacity(
+        store: Store, playbook: Playbook, now: dt.datetime) -> None:
+    """R9 capacity counts every turn a pool gave, offboarding's too: emea1 takes one lead a day."""
+    with store.uow() as uow:
+        save(uow, now,
+             a_user(id="gone", role="BDR", region="EMEA"),
+             a_user(id="emea1", role="BDR", region="EMEA", rr_capacity_per_day=1),
+             a_user(id="emea2", role="BDR", region="EMEA"),
+             *[_owned(f"c{i}", "MQL", mql_date=AFTER, region="EMEA") for i in range(4)])
+    with store.uow() as uow:
+        deactivate_user(uow, playbook, "gone", ADMIN, now)
+        uow.commit()
+    with store.uow() as uow:
+        decisions = list(uow.session.scalars(select(RoutingDecision).order_by(RoutingDecision.id)))
+        owners = [uow.get(Lead, f"c{i}").owner_id for i in range(4)]
+    assert sorted(owners) == ["emea1", "emea2", "emea2", "emea2"]  # capacity 1 reached after one turn
+    assert [(d.lead_id, d.assign_kind, d.owner_id) for d in decisions] == [
+        (f"c{i}", "pool", owners[i]) for i in range(4)]
+    assert all(d.rule == "offboard-mql-on-or-after-cutoff" and "gone" in (d.why or "") for d in decisions)
 
 def test_L7_no_available_owner_falls_back_to_the_sdr_queue(store: Store, playbook: Playbook,
                                                            now: dt.datetime) -> None:

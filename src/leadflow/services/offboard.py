@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,7 +23,7 @@ from leadflow.errors import LeadflowError
 from leadflow.playbook.schema import OffboardOwnerStep, OffboardRuleDef, Playbook
 from leadflow.services.lifecycle import Person, in_active_sequence, owner_of, set_owner
 from leadflow.services.routing import Pools
-from leadflow.store.models import Account, Contact, Lead, SequenceEnrollment, User
+from leadflow.store.models import Account, Contact, Lead, RoutingDecision, SequenceEnrollment, User
 from leadflow.store.uow import UnitOfWork
 
 DEACTIVATE_RULE = "offboarding:deactivate"
@@ -95,9 +96,21 @@ def _reassign(uow: UnitOfWork, pb: Playbook, pools: Pools, person: Person, user_
     with uow.changing(actor=actor, now=now, rule=rule_id, why=why):
         if rule is not None and rule.set_status and rule.set_status != person.status:
             _set_status(uow, pb, person, rule.set_status, rule.reason, rule_id, why)
-        owner, step_why = _owner(uow, pb, pools, person, rule, user_id)
+        owner, step_why, turn = _owner(uow, pb, pools, person, rule, user_id)
         set_owner(person, owner)
         full_why = f"{why}; {step_why}"
+        if turn is not None:
+            # a round-robin turn is a routing decision like any other: it counts against the member's
+            # capacity (R9) and `explain` shows it
+            uow.session.add(RoutingDecision(
+                lead_id=person.id, decided_at=now, playbook=pb.name, rule=rule_id, routed=True, assign_kind="pool",
+                pool_id=turn["pool"], pool_key=turn["key"], owner_type=owner.type, owner_id=owner.id, why=full_why,
+                trace=[{"rule": rule_id, "matched": True, "why": full_why}],
+                inputs={"record": f"{person.__entity__}:{person.id}", "status": from_status,
+                        "previous_owner": user_id},
+                notify=[owner.id], round_robin=turn, actor_id=str(actor), change_id=uow.context.change_id
+                if uow.context else None,
+            ))
         uow.session.flush()
         if owner.type == "user" and (previous is None or previous != owner):
             uow.emit(
@@ -131,19 +144,20 @@ def _set_status(uow: UnitOfWork, pb: Playbook, person: Person, to: str, reason: 
 
 
 def _owner(uow: UnitOfWork, pb: Playbook, pools: Pools, person: Person, rule: OffboardRuleDef | None,
-           user_id: str) -> tuple[Owner, str]:
+           user_id: str) -> tuple[Owner, str, dict[str, Any] | None]:
+    """The new owner, why, and the round-robin turn when a pool gave it."""
     for step in rule.owner if rule is not None else []:
         found = _try_step(uow, pools, person, step, user_id)
         if found is not None:
             return found
     queue = (pb.routing.unroutable_queue if pb.routing else None) or "SDR Queue"
-    return Owner.queue(queue), f"no owner step gave an owner: to {queue} (R10)"
+    return Owner.queue(queue), f"no owner step gave an owner: to {queue} (R10)", None
 
 
 def _try_step(uow: UnitOfWork, pools: Pools, person: Person, step: OffboardOwnerStep,
-              user_id: str) -> tuple[Owner, str] | None:
+              user_id: str) -> tuple[Owner, str, dict[str, Any] | None] | None:
     if step.queue:
-        return Owner.queue(step.queue), f"to {step.queue}"
+        return Owner.queue(step.queue), f"to {step.queue}", None
     if step.account_field:
         account_id = person.matched_account_id if isinstance(person, Lead) else person.account_id
         account = uow.session.get(Account, account_id) if account_id else None
@@ -156,11 +170,13 @@ def _try_step(uow: UnitOfWork, pools: Pools, person: Person, step: OffboardOwner
         target = uow.session.get(User, chosen) if chosen else None
         if target is None or not target.active or target.id == user_id:
             return None
-        return Owner.user(target.id), f"{step.account_field} of account {account.id} ({target.id})"
+        return Owner.user(target.id), f"{step.account_field} of account {account.id} ({target.id})", None
     if step.round_robin:
         key = getattr(person, step.by, None) if step.by in ("region", "segment") else None
         choice = pools.take_turn(step.round_robin, key)
         if choice.member_id is None:
             return None
-        return Owner.user(choice.member_id), f"round robin {step.round_robin}[{key}]: {choice.why}"
+        turn = {"pool": step.round_robin, "key": key, "chosen": choice.member_id, "why": choice.why,
+                "skipped": [list(x) for x in choice.skipped]}
+        return Owner.user(choice.member_id), f"round robin {step.round_robin}[{key}]: {choice.why}", turn
     return None
