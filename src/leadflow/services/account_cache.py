@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from leadflow.domain.matching import AccountIndex, AccountRow
 from leadflow.playbook.schema import Playbook
 from leadflow.store.models import Account, AccountChange
 
 _RECHECK = 60.0  # seconds during which a committed change may still appear below the last seen number
+_CHANGES_AFTER = select(AccountChange.seq, AccountChange.account_id).where(AccountChange.seq > bindparam("horizon"))
 _COLUMNS = (Account.id, Account.name, Account.website, Account.domain, Account.parent_id, Account.country)
 
 
@@ -62,6 +63,7 @@ class SharedIndex:
         self._base = 0  # the highest change number when the index was built
         self._seen = 0  # the highest change number applied
         self._done: set[int] = set()  # numbers applied within the re-check window
+        self._checked = 0.0  # when the change log was last checked for having been emptied
         self._marks: list[tuple[float, int]] = []  # (when, highest number seen then), oldest first
         self.rebuilds = 0
         self.applied = 0
@@ -86,32 +88,27 @@ class SharedIndex:
             self._base = self._seen = self._newest(conn)
             self._index = build_index(conn.execute(select_accounts()), self._pb)
             self._marks = [(self._clock(), self._seen)]
+            self._checked = self._clock()
             self._done.clear()
             self.rebuilds += 1
             return
-        newest = self._newest(conn)
-        if newest < self._seen:  # the change log was emptied (a restore, a truncate): start again
-            self._index = None
-            self._refresh_on(conn)
-            return
-        horizon = self._horizon()
-        if newest > horizon:
-            changes = [
-                c
-                for c in conn.execute(
-                    select(AccountChange.seq, AccountChange.account_id).where(AccountChange.seq > horizon)
-                )
-                if c.seq not in self._done
-            ]
-            self._done = {n for n in self._done if n > horizon} | {c.seq for c in changes}
-            if changes:
-                ids = {c.account_id for c in changes}
-                rows = {r.id: r for r in conn.execute(select_accounts().where(Account.id.in_(ids)))}
-                self.applied += self._index.apply_changes(
-                    (_row(r) for r in rows.values()), removed=[i for i in ids if i not in rows]
-                )
-                self._seen = max(self._seen, max(c.seq for c in changes))
         now = self._clock()
+        if now - self._checked >= 1.0:  # once a second: was the change log emptied (a restore, a truncate)?
+            self._checked = now
+            if self._newest(conn) < self._seen:
+                self._index = None
+                self._refresh_on(conn)
+                return
+        horizon = self._horizon()
+        changes = [c for c in conn.execute(_CHANGES_AFTER, {"horizon": horizon}) if c.seq not in self._done]
+        self._done = {n for n in self._done if n > horizon} | {c.seq for c in changes}
+        if changes:
+            ids = {c.account_id for c in changes}
+            rows = {r.id: r for r in conn.execute(select_accounts().where(Account.id.in_(ids)))}
+            self.applied += self._index.apply_changes(
+                (_row(r) for r in rows.values()), removed=[i for i in ids if i not in rows]
+            )
+            self._seen = max(self._seen, max(c.seq for c in changes))
         if self._marks[-1][1] != self._seen or now - self._marks[-1][0] >= 1.0:
             self._marks.append((now, self._seen))
 
