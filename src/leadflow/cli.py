@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from leadflow.domain.records import Actor
 from leadflow.cli_webhooks import webhooks_app, worker
+from leadflow.domain.records import Actor
 from leadflow.errors import LeadflowError, PlaybookError
 from leadflow.playbook.load import cached_playbook, load_playbook
 from leadflow.playbook.schema import Playbook

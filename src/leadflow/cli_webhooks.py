@@ -239,5 +239,7 @@ def worker(
         signal.signal(signal.SIGINT, stop)
         print(f"worker: delivering webhooks (poll {pb.webhooks.delivery.poll_seconds}s)", file=sys.stderr, flush=True)
         run_forever(store, pb, lambda: dt.datetime.now(dt.UTC), lambda: bool(stopping),
-                    report=lambda s: _print(json.dumps(s)))
+                    report=lambda s: _print(json.dumps(s)),
+                    on_error=lambda e: print(f"worker: pass failed, retrying: {type(e).__name__}: {e}"[:500],
+                                             file=sys.stderr, flush=True))
         print("worker: stopped", file=sys.stderr, flush=True)

@@ -45,6 +45,7 @@ ERROR_SCHEMA = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}, "detail": {"type": "string"}},
 }
+ERROR_CONTENT = {"application/json": {"schema": ERROR_SCHEMA}}
 
 
 def _now_provider(request: Request) -> Callable[[], dt.datetime]:
@@ -64,11 +65,11 @@ def _response(answer: Answer) -> JSONResponse:
     description=DESCRIPTION,
     responses={
         200: {"description": "Processed (or the stored answer to a repeated delivery)."},
-        400: {"description": "Missing header or malformed JSON", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        401: {"description": "Bad or stale signature", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        404: {"description": "Unknown source", "content": {"application/json": {"schema": ERROR_SCHEMA}}},
-        409: {"description": "Delivery id reused with another body"},
-        413: {"description": "Body above the source's limit"},
+        400: {"description": "Missing header or malformed JSON", "content": ERROR_CONTENT},
+        401: {"description": "Bad or stale signature", "content": ERROR_CONTENT},
+        404: {"description": "Unknown source", "content": ERROR_CONTENT},
+        409: {"description": "Delivery id reused with another body", "content": ERROR_CONTENT},
+        413: {"description": "Body above the source's limit", "content": ERROR_CONTENT},
         422: {"description": "Authentic but not processable: kept as a dead letter"},
     },
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},

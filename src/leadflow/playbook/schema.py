@@ -1072,11 +1072,29 @@ class RoutingDef(_Strict):
 
 # The intake fields (services.intake_models.LeadIn) a webhook field map may fill; a test keeps
 # this list equal to the model's fields, so the playbook layer need not import the services.
-INTAKE_FIELDS = frozenset({
-    "email", "first_name", "last_name", "company", "title", "phone", "website", "country", "state", "industry",
-    "employees", "developers_bucket", "how_many_developers", "score", "activities", "status", "status_reason",
-    "trial_days", "usage",
-})
+INTAKE_FIELDS = frozenset(
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "company",
+        "title",
+        "phone",
+        "website",
+        "country",
+        "state",
+        "industry",
+        "employees",
+        "developers_bucket",
+        "how_many_developers",
+        "score",
+        "activities",
+        "status",
+        "status_reason",
+        "trial_days",
+        "usage",
+    }
+)
 PayloadPath = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")]
 
 
@@ -1104,7 +1122,8 @@ class WebhookSourceDef(_Strict):
     def _intake_fields(cls, fields: dict[str, str]) -> dict[str, str]:
         unknown = sorted({f for f in fields.values() if f not in INTAKE_FIELDS})
         if unknown:
-            raise ValueError(f"not intake fields: {', '.join(unknown)}; intake fields: {', '.join(sorted(INTAKE_FIELDS))}")
+            known = ", ".join(sorted(INTAKE_FIELDS))
+            raise ValueError(f"not intake fields: {', '.join(unknown)}; intake fields: {known}")
         return fields
 
     @model_validator(mode="after")

@@ -19,12 +19,13 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 
 from leadflow.domain.records import Actor
 from leadflow.domain.webhook_signature import (
@@ -41,6 +42,7 @@ from leadflow.store.uow import UnitOfWork
 
 MAX_DELIVERY_ID = 150
 BODY_FIELD = "(body)"
+SQLITE_LOCK_RETRIES = 6
 
 
 @dataclass(frozen=True)
@@ -267,31 +269,45 @@ def process(
     """Run the source's handler and store its answer in one transaction; keep a failure as a dead letter."""
     delivery = Delivery(source=source, delivery_id=delivery_id, now=now)
     digest = body_sha256(body)
-    try:
-        with store.uow() as uow:
-            fn = HANDLERS.get(source.kind)
-            if fn is None:
-                raise InvalidInput(f"no handler for kind '{source.kind}' (known: {', '.join(sorted(HANDLERS))})",
-                                   "kind")
-            result = json.loads(json.dumps(fn(uow, pb, payload, delivery), default=str))
-            answer = {"source": source.name, "delivery": delivery_id, "result": result}
-            uow.session.add(WebhookReceipt(source=source.name, delivery_id=delivery_id, body_sha256=digest,
-                                           received_at=now, status_code=200, response=answer))
-            _close_dead_letter(uow, source.name, delivery_id, now)
-            uow.session.flush()
-            uow.commit()
-        return Answer(200, answer)
-    except IntegrityError:
-        # The same delivery processed concurrently by another request: its answer is the answer.
-        stored = _stored_answer(store, source.name, delivery_id, digest)
-        if stored is not None:
-            return stored
-        return _dead_letter(store, source.name, delivery_id, body, now, 500, "conflict while storing", None)
-    except LeadflowError as exc:
-        return _dead_letter(store, source.name, delivery_id, body, now, 422, exc.message, exc.field)
-    except Exception as exc:  # a defect must not lose an authentic payload: keep it, answer 500
-        return _dead_letter(store, source.name, delivery_id, body, now, 500,
-                            f"internal error: {type(exc).__name__}: {exc}", None)
+    for attempt in range(SQLITE_LOCK_RETRIES + 1):
+        try:
+            return _process_once(store, pb, delivery, payload, digest)
+        except Exception as exc:
+            # The same delivery processed concurrently by another request: its answer is the answer.
+            stored = _stored_answer(store, source.name, delivery_id, digest)
+            if stored is not None:
+                return stored
+            if _sqlite_locked(exc) and attempt < SQLITE_LOCK_RETRIES:
+                # SQLite has one writer: two transactions that both read then write deadlock and one
+                # is refused at once. Ours rolled back whole, so trying again is safe.
+                time.sleep(0.02 * 2**attempt)
+                continue
+            if isinstance(exc, LeadflowError):
+                return _dead_letter(store, source.name, delivery_id, body, now, 422, exc.message, exc.field)
+            # A defect or a database failure must not lose an authentic payload: keep it, answer 500.
+            return _dead_letter(store, source.name, delivery_id, body, now, 500,
+                                f"internal error: {type(exc).__name__}: {exc}"[:2000], None)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _process_once(store: Store, pb: Playbook, delivery: Delivery, payload: dict[str, Any], digest: str) -> Answer:
+    source = delivery.source
+    with store.uow() as uow:
+        fn = HANDLERS.get(source.kind)
+        if fn is None:
+            raise InvalidInput(f"no handler for kind '{source.kind}' (known: {', '.join(sorted(HANDLERS))})", "kind")
+        result = json.loads(json.dumps(fn(uow, pb, payload, delivery), default=str))
+        answer = {"source": source.name, "delivery": delivery.delivery_id, "result": result}
+        uow.session.add(WebhookReceipt(source=source.name, delivery_id=delivery.delivery_id, body_sha256=digest,
+                                       received_at=delivery.now, status_code=200, response=answer))
+        _close_dead_letter(uow, source.name, delivery.delivery_id, delivery.now)
+        uow.session.flush()
+        uow.commit()
+    return Answer(200, answer)
+
+
+def _sqlite_locked(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def _close_dead_letter(uow: UnitOfWork, source: str, delivery_id: str, now: dt.datetime) -> None:

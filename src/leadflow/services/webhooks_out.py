@@ -230,6 +230,7 @@ def backoff(policy: WebhookDeliveryDef, attempts: int) -> dt.timedelta:
 
 def record(store: Store, policy: WebhookDeliveryDef, item: Claimed, outcome: Outcome, now: dt.datetime) -> str:
     """Write the try's outcome, if this worker still holds the lease; returns the new status."""
+    values: dict[str, Any]
     if outcome.ok:
         status, values = "delivered", {"delivered_at": now, "last_error": None}
     elif item.attempts >= policy.max_attempts:
@@ -278,12 +279,18 @@ def run_forever(
     clock: Callable[[], dt.datetime],
     should_stop: Callable[[], bool],
     report: Callable[[dict[str, int]], None] | None = None,
+    on_error: Callable[[Exception], None] | None = None,
 ) -> None:
     """Poll until `should_stop()`: a pass, then a nap of `poll_seconds` when there was nothing to send."""
     policy = pb.webhooks.delivery
     with httpx.Client(timeout=policy.timeout_seconds, follow_redirects=False) as http:
         while not should_stop():
-            summary = run_once(store, pb, clock(), http)
+            try:
+                summary = run_once(store, pb, clock(), http)
+            except Exception as exc:  # a locked or restarting database: say so, wait, try again
+                summary = {"sent": 0}
+                if on_error is not None:
+                    on_error(exc)
             if report is not None and any(summary.values()):
                 report(summary)
             if summary["sent"] == 0:
