@@ -231,3 +231,51 @@ def test_R13_a_subscription_needs_an_http_url_and_event_types(store: Store) -> N
     assert bad_types.value.field == "event_types"
     generated = subscribe(store, "https://example.org/x", ["lead.*"], NOW)
     assert len(generated.secret) == 64
+
+
+def subscription_row(store: Store, sub_id: str) -> Any:
+    from leadflow.store.models import WebhookSubscription
+
+    with store.uow() as uow:
+        return uow.get(WebhookSubscription, sub_id)
+
+
+def test_R13_settled_events_are_not_scanned_again(store: Store, playbook: Playbook, subscriber: Subscriber) -> None:
+    settle = playbook.webhooks.delivery.settle_seconds
+    sub = subscribe(store, subscriber.url, ["*"], NOW, secret=SECRET)
+    ids = [emit(store, "lead.routed", n=i) for i in range(3)]
+    run_once(store, playbook, NOW)
+    marked = subscription_row(store, sub.id)
+    assert (marked.mark_outbox_id, marked.settled_outbox_id) == (ids[-1], sub.after_outbox_id)
+    run_once(store, playbook, NOW + dt.timedelta(seconds=settle - 1))
+    assert subscription_row(store, sub.id).settled_outbox_id == sub.after_outbox_id  # too early to settle
+    run_once(store, playbook, NOW + dt.timedelta(seconds=settle))
+    assert subscription_row(store, sub.id).settled_outbox_id == ids[-1]
+    # Below the cursor nothing is looked at again (a lost delivery row would not be recreated).
+    with store.uow() as uow:
+        uow.session.execute(delete(WebhookDelivery))
+        uow.commit()
+    assert fan_out(store, NOW + dt.timedelta(days=1), settle_seconds=settle) == 0
+    later = emit(store, "lead.routed", n=3)
+    assert fan_out(store, NOW + dt.timedelta(days=1), settle_seconds=settle) == 1
+    assert [d.outbox_id for d in the_deliveries(store)] == [later]
+
+
+def test_R13_an_event_committed_after_a_newer_one_is_still_delivered(
+    store: Store, playbook: Playbook, subscriber: Subscriber
+) -> None:
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: outbox ids are never committed out of order")
+    settle = playbook.webhooks.delivery.settle_seconds
+    sub = subscribe(store, subscriber.url, ["*"], NOW, secret=SECRET)
+    with store.uow() as slow:  # a long transaction takes an id first and commits last
+        with slow.changing(actor=Actor.system("test"), now=NOW, rule="test", why="slow"):
+            early = slow.emit("lead.routed", payload={"n": "slow"})
+        quick = emit(store, "lead.routed", n="quick")
+        assert early.id < quick
+        run_once(store, playbook, NOW)
+        assert subscription_row(store, sub.id).mark_outbox_id == quick
+        slow.commit()
+    run_once(store, playbook, NOW + dt.timedelta(seconds=settle))
+    assert subscription_row(store, sub.id).settled_outbox_id == quick
+    assert sorted(json.loads(r.body)["data"]["n"] for r in subscriber.received) == ["quick", "slow"]

@@ -1143,6 +1143,8 @@ class WebhookDeliveryDef(_Strict):
     max_backoff_seconds: int = Field(default=6 * 3600, ge=1)
     timeout_seconds: float = Field(default=10, gt=0, le=300)
     lease_seconds: int = Field(default=120, ge=1)  # a claimed delivery is retried after this if its worker died
+    # The longest a transaction that queues events may run: the fan-out stops rescanning events this old.
+    settle_seconds: int = Field(default=900, ge=1)
     batch_size: int = Field(default=50, ge=1, le=10_000)
     poll_seconds: float = Field(default=2, gt=0)
 

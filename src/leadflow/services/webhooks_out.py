@@ -1,7 +1,8 @@
 """Sending outbox events to subscribers (R13): signed POSTs, retried with backoff, never twice.
 
 One pass of the worker (`run_once`): fan out the outbox events each active subscription wants
-into `webhook_deliveries` (unique per event and subscription), claim the deliveries that are
+into `webhook_deliveries` (unique per event and subscription; a per-subscription cursor that
+settles `settle_seconds` behind keeps each pass from rescanning the whole outbox), claim the deliveries that are
 due (`FOR UPDATE SKIP LOCKED` on PostgreSQL, plus a conditional update, so two workers never
 take the same one), POST each with httpx outside any transaction, then record the outcome. A
 claim is a lease: a worker that dies mid-send leaves its delivery to be retried after
@@ -71,7 +72,8 @@ def subscribe(
     with store.uow() as uow:
         newest = uow.session.scalar(select(func.max(OutboxEvent.id))) or 0
         row = WebhookSubscription(url=url, event_types=types, secret=secret or secrets_lib.token_hex(32),
-                                  active=True, description=description, created_at=now, after_outbox_id=newest)
+                                  active=True, description=description, created_at=now, after_outbox_id=newest,
+                                  settled_outbox_id=newest)
         uow.session.add(row)
         uow.session.flush()
         uow.commit()
@@ -135,27 +137,49 @@ class Outcome:
     error: str | None
 
 
-def fan_out(store: Store, now: dt.datetime, limit: int = 1000) -> int:
-    """Queue a delivery for every (available event, active subscription) that wants it and has none."""
+def fan_out(store: Store, now: dt.datetime, limit: int = 1000, settle_seconds: int = 900) -> int:
+    """Queue a delivery for every (available event, active subscription) that wants it and has none.
+
+    Each pass scans the events above the subscription's settled cursor; the cursor moves up to an
+    id seen `settle_seconds` earlier once a complete scan has run since (see WebhookSubscription).
+    """
     made = 0
     with store.uow() as uow:
+        newest = uow.session.scalar(select(func.max(OutboxEvent.id))) or 0
         for sub in uow.session.scalars(select(WebhookSubscription).where(WebhookSubscription.active.is_(True))):
             has_delivery = exists().where(WebhookDelivery.outbox_id == OutboxEvent.id,
                                           WebhookDelivery.subscription_id == sub.id)
+            start = max(sub.after_outbox_id, sub.settled_outbox_id)
             stmt = (
                 select(OutboxEvent.id, OutboxEvent.event_type)
-                .where(OutboxEvent.id > sub.after_outbox_id, OutboxEvent.available_at <= now,
-                       type_filter(sub.event_types), ~has_delivery)
+                .where(OutboxEvent.id > start, OutboxEvent.available_at <= now, type_filter(sub.event_types),
+                       ~has_delivery)
                 .order_by(OutboxEvent.id)
                 .limit(limit)
             )
-            for event_id, event_type in uow.session.execute(stmt).all():
+            rows = uow.session.execute(stmt).all()
+            for event_id, event_type in rows:
                 uow.session.add(WebhookDelivery(outbox_id=event_id, subscription_id=sub.id, event_type=event_type,
                                                 status="pending", attempts=0, next_attempt_at=now, created_at=now))
                 made += 1
+            complete = len(rows) < limit
+            if complete and sub.mark_outbox_id is not None:  # an event not yet available holds the cursor back
+                complete = not uow.session.scalar(select(exists().where(
+                    OutboxEvent.id > start, OutboxEvent.id <= sub.mark_outbox_id, OutboxEvent.available_at > now)))
+            _advance_cursor(sub, newest, complete, now, dt.timedelta(seconds=settle_seconds))
         uow.session.flush()
         uow.commit()
     return made
+
+
+def _advance_cursor(sub: WebhookSubscription, newest: int, complete: bool, now: dt.datetime,
+                    settle: dt.timedelta) -> None:
+    """Settle the mark once a complete scan ran `settle` after it was taken; then take a new mark."""
+    if complete and sub.mark_outbox_id is not None and sub.mark_at is not None and sub.mark_at + settle <= now:
+        sub.settled_outbox_id = max(sub.settled_outbox_id, sub.mark_outbox_id)
+        sub.mark_outbox_id, sub.mark_at = None, None
+    if sub.mark_outbox_id is None and newest > max(sub.after_outbox_id, sub.settled_outbox_id):
+        sub.mark_outbox_id, sub.mark_at = newest, now
 
 
 def event_body(event: OutboxEvent) -> bytes:
@@ -253,7 +277,8 @@ def record(store: Store, policy: WebhookDeliveryDef, item: Claimed, outcome: Out
 def run_once(store: Store, pb: Playbook, now: dt.datetime, client: httpx.Client | None = None) -> dict[str, int]:
     """One pass: fan out, claim, send, record. Returns how many of each happened."""
     policy = pb.webhooks.delivery
-    summary = {"queued": fan_out(store, now), "sent": 0, "delivered": 0, "retrying": 0, "failed": 0}
+    queued = fan_out(store, now, settle_seconds=policy.settle_seconds)
+    summary = {"queued": queued, "sent": 0, "delivered": 0, "retrying": 0, "failed": 0}
     items = claim(store, policy, now)
     if not items:
         return summary

@@ -683,6 +683,12 @@ class WebhookSubscription(Base):
     created_at: Mapped[dt.datetime]
     # Only events queued after the subscription was made are sent: outbox ids above this one.
     after_outbox_id: Mapped[int] = mapped_column(BigId, default=0)
+    # Fan-out cursor: every event up to `settled_outbox_id` has its delivery, so passes scan above it.
+    # Ids are handed out before commit, so a newest id seen (`mark`) only settles once a full scan
+    # ran `settle_seconds` after it was seen: by then every transaction that took a lower id has ended.
+    settled_outbox_id: Mapped[int] = mapped_column(BigId, default=0)
+    mark_outbox_id: Mapped[int | None] = mapped_column(BigId)
+    mark_at: Mapped[dt.datetime | None]
 
 
 class WebhookDelivery(Base):
