@@ -405,3 +405,9 @@ def test_I2_a_new_handler_kind_is_one_registration(
     assert answer.status_code == 200, answer.text
     assert answer.json()["result"] == {"handled": "email.replied"}
     assert seen == [("e-1", {"event": "email.replied", "prospect": "jane@acme.de"})]
+
+
+def test_I2_a_body_that_is_not_utf8_is_400_and_writes_nothing(client: TestClient, store: Store) -> None:
+    body = json.dumps(form()).encode("utf-16")
+    status, error = refused(client, store, "forms", body, signed(body))
+    assert (status, error["field"]) == (400, "(body)")

@@ -279,3 +279,30 @@ def test_R13_an_event_committed_after_a_newer_one_is_still_delivered(
     run_once(store, playbook, NOW + dt.timedelta(seconds=settle))
     assert subscription_row(store, sub.id).settled_outbox_id == quick
     assert sorted(json.loads(r.body)["data"]["n"] for r in subscriber.received) == ["quick", "slow"]
+
+
+def test_R13_workers_claiming_at_once_never_take_the_same_delivery(store: Store, playbook: Playbook) -> None:
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("several workers share the load on PostgreSQL (SKIP LOCKED); SQLite has one writer")
+    subscribe(store, "http://127.0.0.1:9/x", ["*"], NOW, secret=SECRET)
+    for i in range(40):
+        emit(store, "lead.routed", n=i)
+    fan_out(store, NOW)
+    policy = playbook.webhooks.delivery.model_copy(update={"batch_size": 7})
+    taken: list[int] = []
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        start.wait()
+        while True:
+            got = claim(store, policy, NOW)
+            if not got:
+                return
+            taken.extend(c.delivery_id for c in got)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(taken) == 40 and len(set(taken)) == 40

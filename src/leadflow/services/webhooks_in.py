@@ -229,7 +229,7 @@ def receive(
     if stored is not None:
         return stored
     try:
-        payload = json.loads(body)
+        payload = json.loads(body.decode("utf-8"))  # UTF-8 only: what is kept must be what was sent
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         return refusal(400, BODY_FIELD, f"body is not JSON: {getattr(exc, 'msg', str(exc))}{where}",
