@@ -211,6 +211,25 @@ def deliveries_command(
     _table(table)
 
 
+@webhooks_app.command("retry")
+@_refusals
+def retry_command(
+    delivery: Annotated[str, typer.Argument(help="A failed delivery, e.g. whd_42.")],
+    now: NowOption = None,
+) -> None:
+    """Try a failed outgoing delivery again, with a fresh number of tries."""
+    from leadflow.cli import open_store, parse_now
+    from leadflow.errors import InvalidInput
+    from leadflow.services.webhooks_out import retry_failed
+
+    number = delivery.removeprefix("whd_")
+    if not number.isdigit():
+        raise InvalidInput(f"'{delivery}' is not a delivery id (whd_<number>)", "delivery")
+    with open_store() as store:
+        retry_failed(store, int(number), parse_now(now))
+    _print(f"{delivery}: pending")
+
+
 @_refusals
 def worker(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron and tests).")] = False,

@@ -126,3 +126,39 @@ def test_R13_cli_subscribes_and_the_worker_delivers_once(
     assert "lead.routed" in shown.output and "delivered" in shown.output
     bad = runner.invoke(app, ["worker", "--now", "2026-03-02T15:00:00Z"])
     assert bad.exit_code == 2 and "--once" in bad.output
+    delivered = runner.invoke(app, ["webhooks", "retry", "whd_1"])
+    assert delivered.exit_code == 2 and "only failed ones" in delivered.output
+
+
+def test_R13_the_worker_runs_until_terminated_and_then_stops_cleanly(
+    cli_env: Store, listener: tuple[str, list[dict[str, Any]]]
+) -> None:
+    """`make run` stops the worker with SIGTERM when the server stops; it finishes its pass and exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url, seen = listener
+    assert runner.invoke(app, ["webhooks", "subscribe", url, "-e", "*"]).exit_code == 0
+    with cli_env.uow() as uow:
+        with uow.changing(actor=Actor.system("test"), now=dt.datetime.now(dt.UTC), rule="test", why="an event"):
+            uow.emit("lead.routed", payload={"lead": "l1"})
+        uow.commit()
+    env = {**os.environ, "LEADFLOW_DATABASE_URL": cli_env.url}
+    proc = subprocess.Popen([sys.executable, "-m", "leadflow.cli", "worker"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(seen) == 1, "the running worker delivers the event"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "worker: stopped" in err
+    assert json.loads(out.splitlines()[0])["delivered"] == 1

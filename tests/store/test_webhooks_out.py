@@ -306,3 +306,23 @@ def test_R13_workers_claiming_at_once_never_take_the_same_delivery(store: Store,
     for t in threads:
         t.join()
     assert len(taken) == 40 and len(set(taken)) == 40
+
+
+def test_R13_a_failed_delivery_can_be_retried_but_a_delivered_one_cannot(
+    store: Store, playbook: Playbook, subscriber: Subscriber
+) -> None:
+    from leadflow.services.webhooks_out import retry_failed
+
+    pb = with_delivery(playbook, max_attempts=1)
+    subscribe(store, subscriber.url, ["*"], NOW, secret=SECRET)
+    emit(store, "lead.routed")
+    subscriber.script = [500]
+    assert run_once(store, pb, NOW)["failed"] == 1
+    [failed] = the_deliveries(store)
+    retry_failed(store, failed.id, NOW + dt.timedelta(hours=1))
+    assert run_once(store, pb, NOW + dt.timedelta(hours=1))["delivered"] == 1
+    with pytest.raises(InvalidInput) as refused:
+        retry_failed(store, failed.id, NOW + dt.timedelta(hours=2))
+    assert "delivered" in refused.value.message
+    assert run_once(store, pb, NOW + dt.timedelta(hours=2))["sent"] == 0
+    assert len(subscriber.received) == 2

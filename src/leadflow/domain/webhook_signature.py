@@ -21,11 +21,16 @@ EVENT_HEADER = "X-Leadflow-Event"
 
 @dataclass(frozen=True)
 class SignatureProblem:
-    """Why a request is not authentic: the header at fault, a short message and how to fix it."""
+    """Why a request is not authentic: the header at fault, a short message and how to fix it.
+
+    `malformed` is true when a header is missing or unreadable (the request is broken), false when
+    it is well formed but does not prove the sender (wrong secret, stale timestamp).
+    """
 
     field: str
     error: str
     detail: str
+    malformed: bool = False
 
 
 SCHEME = (
@@ -59,11 +64,11 @@ def verify(
     The comparison is constant-time (`hmac.compare_digest`).
     """
     if not timestamp_header:
-        return SignatureProblem(TIMESTAMP_HEADER, "timestamp header missing", SCHEME)
+        return SignatureProblem(TIMESTAMP_HEADER, "timestamp header missing", SCHEME, malformed=True)
     try:
         timestamp = int(timestamp_header.strip())
     except ValueError:
-        return SignatureProblem(TIMESTAMP_HEADER, "timestamp is not whole Unix seconds", SCHEME)
+        return SignatureProblem(TIMESTAMP_HEADER, "timestamp is not whole Unix seconds", SCHEME, malformed=True)
     if not signature_header:
         return SignatureProblem(SIGNATURE_HEADER, "signature header missing", SCHEME)
     given = signature_header.strip()

@@ -222,8 +222,7 @@ def receive(
     problem = verify(secrets, header.get(TIMESTAMP_HEADER.lower()), header.get(SIGNATURE_HEADER.lower()), body, now,
                      pb.webhooks.timestamp_tolerance_seconds)
     if problem is not None:
-        status = 400 if problem.error.startswith(("timestamp header", "timestamp is not")) else 401
-        return refusal(status, problem.field, problem.error, problem.detail)
+        return refusal(400 if problem.malformed else 401, problem.field, problem.error, problem.detail)
     digest = body_sha256(body)
     stored = _stored_answer(store, source.name, delivery_id, digest)
     if stored is not None:

@@ -104,6 +104,20 @@ def deliveries(store: Store, status: str | None = None, limit: int = 100) -> lis
         return list(uow.session.scalars(stmt))
 
 
+def retry_failed(store: Store, delivery_id: int, now: dt.datetime) -> WebhookDelivery:
+    """Give a failed delivery a fresh set of tries from now (a delivered one is never sent again)."""
+    with store.uow() as uow:
+        row = uow.session.get(WebhookDelivery, delivery_id)
+        if row is None:
+            raise InvalidInput(f"no delivery whd_{delivery_id}", "delivery")
+        if row.status != "failed":
+            raise InvalidInput(f"delivery whd_{delivery_id} is {row.status}; only failed ones are retried", "delivery")
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+        uow.session.flush()
+        uow.commit()
+    return row
+
+
 def type_filter(patterns: list[str]) -> ColumnElement[bool]:
     """SQL for "the event type matches one of these": exact names, `prefix.*`, or `*`."""
     if "*" in patterns:
