@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from leadflow.cli_webhooks import webhooks_app, worker
 from leadflow.domain.records import Actor
 from leadflow.errors import LeadflowError, PlaybookError
 from leadflow.playbook.load import cached_playbook, load_playbook
@@ -33,6 +34,8 @@ app.add_typer(lead_app, name="lead")
 app.add_typer(import_app, name="import")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(domain_app, name="domain")
+app.add_typer(webhooks_app, name="webhooks")
+app.command("worker")(worker)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

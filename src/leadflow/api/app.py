@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from leadflow import __version__
+from leadflow.api.webhooks import router as webhooks_router
 from leadflow.errors import LeadflowError
 from leadflow.playbook.load import cached_playbook
 from leadflow.settings import Settings, get_settings
@@ -46,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "playbook": playbook.name,
                 "database": store.engine.dialect.name}
 
+    app.include_router(webhooks_router)  # signed per source (I2); not behind the API's tokens
     return app

@@ -1068,6 +1068,115 @@ class RoutingDef(_Strict):
         return next((p for p in self.pools if p.id == pool_id), None)
 
 
+# --------------------------------------------------------------------------- webhooks (I2, R13)
+
+# The intake fields (services.intake_models.LeadIn) a webhook field map may fill; a test keeps
+# this list equal to the model's fields, so the playbook layer need not import the services.
+INTAKE_FIELDS = frozenset(
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "company",
+        "title",
+        "phone",
+        "website",
+        "country",
+        "state",
+        "industry",
+        "employees",
+        "developers_bucket",
+        "how_many_developers",
+        "score",
+        "activities",
+        "status",
+        "status_reason",
+        "trial_days",
+        "usage",
+    }
+)
+PayloadPath = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$")]
+
+
+class WebhookSourceDef(_Strict):
+    """One outside system posting to `POST /webhooks/{name}` (I2), and how its payload is read.
+
+    `kind: intake` sends the mapped payload through the intake on `channel` (or the channel that
+    `channels` gives for the value at `channel_field`); other kinds name a registered handler.
+    `fields` maps payload paths (dotted, e.g. `account.email`) to intake fields; without a map
+    the payload is already in the intake's shape (the LEAD.json of the simulate contract).
+    """
+
+    name: RuleId
+    kind: RuleId = "intake"
+    description: str = ""
+    secret_env: str = Field(default="", max_length=120, pattern=r"^[A-Z_][A-Z0-9_]*$|^$")
+    max_body_bytes: int | None = Field(default=None, ge=64, le=10_000_000)
+    channel: RuleId | None = None
+    channel_field: PayloadPath | None = None
+    channels: dict[Name, RuleId] = {}
+    fields: dict[PayloadPath, Name] = {}
+
+    @field_validator("fields")
+    @classmethod
+    def _intake_fields(cls, fields: dict[str, str]) -> dict[str, str]:
+        unknown = sorted({f for f in fields.values() if f not in INTAKE_FIELDS})
+        if unknown:
+            known = ", ".join(sorted(INTAKE_FIELDS))
+            raise ValueError(f"not intake fields: {', '.join(unknown)}; intake fields: {known}")
+        return fields
+
+    @model_validator(mode="after")
+    def _channel_given(self) -> WebhookSourceDef:
+        if self.kind == "intake" and self.channel is None and not self.channels:
+            raise ValueError("an intake source needs `channel` or `channel_field` with `channels`")
+        if self.channels and self.channel_field is None:
+            raise ValueError("`channels` needs `channel_field`, the payload path naming the form")
+        return self
+
+
+class WebhookDeliveryDef(_Strict):
+    """How the worker delivers outbox events to subscribers (R13): retries with exponential backoff."""
+
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_seconds: int = Field(default=30, ge=1)  # the wait after the n-th failure is backoff * 2**(n-1)
+    max_backoff_seconds: int = Field(default=6 * 3600, ge=1)
+    timeout_seconds: float = Field(default=10, gt=0, le=300)
+    lease_seconds: int = Field(default=120, ge=1)  # a claimed delivery is retried after this if its worker died
+    # The longest a transaction that queues events may run: the fan-out stops rescanning events this old.
+    settle_seconds: int = Field(default=900, ge=1)
+    batch_size: int = Field(default=50, ge=1, le=10_000)
+    poll_seconds: float = Field(default=2, gt=0)
+
+
+class WebhooksDef(_Strict):
+    """Incoming sources (I2) and outgoing delivery (R13)."""
+
+    timestamp_tolerance_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=65_536, ge=64, le=10_000_000)
+    sources: list[WebhookSourceDef] = []
+    delivery: WebhookDeliveryDef = WebhookDeliveryDef()
+
+    def source(self, name: str) -> WebhookSourceDef | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def body_limit(self, source: WebhookSourceDef) -> int:
+        return source.max_body_bytes or self.max_body_bytes
+
+    def reference_issues(self, channels: set[str]) -> list[tuple[str, str]]:
+        """Sources named once; every channel a source names is one of the playbook's."""
+        issues: list[tuple[str, str]] = []
+        names = [s.name for s in self.sources]
+        for i, src in enumerate(self.sources):
+            if names.index(src.name) != i:
+                issues.append((f"webhooks.sources[{i}].name", f"duplicate source '{src.name}'"))
+            wanted = [("channel", src.channel)] + [(f"channels.{k}", v) for k, v in src.channels.items()]
+            for path, channel in wanted:
+                if channel is not None and channel not in channels:
+                    issues.append((f"webhooks.sources[{i}].{path}", f"unknown channel '{channel}'"))
+        return issues
+
+
 # --------------------------------------------------------------------------- whole playbook
 
 
@@ -1101,6 +1210,7 @@ class Playbook(_Strict):
     fiscal: FiscalDef = FiscalDef()
     territory: TerritoryDef = TerritoryDef()
     routing: RoutingDef | None = None
+    webhooks: WebhooksDef = WebhooksDef()
 
     @field_validator("statuses")
     @classmethod
@@ -1154,7 +1264,8 @@ class Playbook(_Strict):
         """Every (yaml path, reason) where one section names something another lacks."""
         from leadflow.playbook.references import find_reference_issues
 
-        return find_reference_issues(self) + self._calendar_issues()
+        webhooks = self.webhooks.reference_issues({c.name for c in self.channels})
+        return find_reference_issues(self) + self._calendar_issues() + webhooks
 
     def _calendar_issues(self) -> list[tuple[str, str]]:
         """`routing.sla_calendars` keys are regions of this playbook (or `default`)."""

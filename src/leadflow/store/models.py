@@ -637,3 +637,107 @@ class AccountChange(Base):
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[dt.datetime]
+
+
+# --------------------------------------------------------------------------- webhooks (I2, R13)
+
+
+class WebhookReceipt(Base):
+    """One delivery received and processed (I2): written in the transaction of its result.
+
+    The unique (source, delivery_id) makes the same delivery twice one record; its stored answer
+    is what a repeat (or a retry after a lost response) gets back.
+    """
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("source", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(80))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime]
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WebhookDeadLetter(Base):
+    """An authentic delivery that could not be processed, kept with the reason to be replayed (I2)."""
+
+    __tablename__ = "webhook_dead_letters"
+    __table_args__ = (UniqueConstraint("source", "delivery_id"), Index("ix_webhook_dead_letters_status", "status"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("dl"))
+    source: Mapped[str] = mapped_column(String(80))
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    field: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | replayed
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    last_tried_at: Mapped[dt.datetime]
+    replayed_at: Mapped[dt.datetime | None]
+
+
+class WebhookSecret(Base):
+    """A source's signing secret set by an operator; the previous one stays valid until `previous_until`."""
+
+    __tablename__ = "webhook_secrets"
+
+    source: Mapped[str] = mapped_column(String(80), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime]
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_until: Mapped[dt.datetime | None]
+
+
+class WebhookSubscription(Base):
+    """Someone outside who wants outbox events of some types POSTed to a URL, signed (R13)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("whs"))
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)  # exact, `prefix.*`, or `*`
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime]
+    # Only events queued after the subscription was made are sent: outbox ids above this one.
+    after_outbox_id: Mapped[int] = mapped_column(BigId, default=0)
+    # Fan-out cursor: every event up to `settled_outbox_id` has its delivery, so passes scan above it.
+    # Ids are handed out before commit, so a newest id seen (`mark`) only settles once a full scan
+    # ran `settle_seconds` after it was seen: by then every transaction that took a lower id has ended.
+    settled_outbox_id: Mapped[int] = mapped_column(BigId, default=0)
+    mark_outbox_id: Mapped[int | None] = mapped_column(BigId)
+    mark_at: Mapped[dt.datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One outbox event for one subscription: tries, next try, outcome (R13).
+
+    Unique per (event, subscription), and a delivered row is never claimed again, so an event
+    is never sent twice to a subscriber after a success.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "subscription_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(BigId, ForeignKey("outbox.id", ondelete="CASCADE"))
+    subscription_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    delivered_at: Mapped[dt.datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
