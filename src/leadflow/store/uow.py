@@ -200,27 +200,21 @@ class UnitOfWork:
 
 def _history_rows(
     record: Tracked, ctx: ChangeContext, created: bool, field_rules: dict[tuple[int, str], tuple[str, str]]
-) -> list[FieldHistory]:
-    def row(field: str, old: Any, new: Any) -> FieldHistory:
+) -> list[dict[str, Any]]:
+    """The `field_history` rows (as insert parameters) of one record's changes in this flush."""
+
+    def row(field: str, old: Any, new: Any) -> dict[str, Any]:
         rule, why = field_rules.pop((id(record), field), (ctx.rule, ctx.why))
-        return FieldHistory(
-            change_id=ctx.change_id,
-            entity_type=record.__entity__,
-            entity_id=record.id,
-            field=field,
-            old_value=old,
-            new_value=new,
-            changed_at=ctx.now,
-            actor_type=ctx.actor.type,
-            actor_id=ctx.actor.id,
-            rule=rule,
-            why=why,
-        )
+        return {
+            "change_id": ctx.change_id, "entity_type": record.__entity__, "entity_id": record.id, "field": field,
+            "old_value": old, "new_value": new, "changed_at": ctx.now, "actor_type": ctx.actor.type,
+            "actor_id": ctx.actor.id, "rule": rule, "why": why,
+        }  # fmt: skip
 
     if created:
         return [row(CREATED, None, snapshot(record))]
     state = inspect(record)
-    rows: list[FieldHistory] = []
+    rows: list[dict[str, Any]] = []
     # Only the attributes changed since load (`committed_state`), in column order: a lead has ~70
     # columns and a flush usually changes a few, so asking each column for its history is waste.
     order = _column_order(state.mapper)
@@ -295,7 +289,7 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
         raise UnrecordedChange(
             "a tracked record was written outside a unit of work's change context", "actor"
         )
-    rows: list[FieldHistory] = []
+    rows: list[dict[str, Any]] = []
     field_rules: dict[tuple[int, str], tuple[str, str]] = session.info.setdefault("field_rules", {})
     for record in changed:
         created = record in session.new
@@ -307,28 +301,18 @@ def _record_history(session: Session, flush_context: Any, instances: Any) -> Non
         record.updated_at = ctx.now
         rows += _history_rows(record, ctx, created, field_rules)
     for record in deleted:
-        rows.append(
-            FieldHistory(
-                change_id=ctx.change_id, entity_type=record.__entity__, entity_id=record.id,
-                field="(deleted)", old_value=None, new_value=None, changed_at=ctx.now,
-                actor_type=ctx.actor.type, actor_id=ctx.actor.id, rule=ctx.rule, why=ctx.why,
-            )
-        )
+        rows.append({
+            "change_id": ctx.change_id, "entity_type": record.__entity__, "entity_id": record.id,
+            "field": "(deleted)", "old_value": None, "new_value": None, "changed_at": ctx.now,
+            "actor_type": ctx.actor.type, "actor_id": ctx.actor.id, "rule": ctx.rule, "why": ctx.why,
+        })  # fmt: skip
     field_rules.clear()
     accounts = [{"account_id": r.id, "changed_at": ctx.now} for r in (*changed, *deleted) if isinstance(r, Account)]
     if accounts:
         session.info.setdefault("account_changes", []).extend(accounts)
     # Written with one Core executemany after the flush: history rows are never read back as
     # objects in the same transaction, and one statement per flush is what keeps intake fast.
-    session.info.setdefault("history_rows", []).extend(_as_row(r) for r in rows)
-
-
-def _as_row(h: FieldHistory) -> dict[str, Any]:
-    return {
-        "change_id": h.change_id, "entity_type": h.entity_type, "entity_id": h.entity_id, "field": h.field,
-        "old_value": h.old_value, "new_value": h.new_value, "changed_at": h.changed_at,
-        "actor_type": h.actor_type, "actor_id": h.actor_id, "rule": h.rule, "why": h.why,
-    }
+    session.info.setdefault("history_rows", []).extend(rows)
 
 
 @event.listens_for(Session, "after_flush")
