@@ -26,12 +26,10 @@ app = typer.Typer(help="leadflow: lead lifecycle and routing engine.", no_args_i
 playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
 lead_app = typer.Typer(help="Inspect and change leads.", no_args_is_help=True)
 import_app = typer.Typer(help="Import lists (CSV).", no_args_is_help=True)
-jobs_app = typer.Typer(help="Run named jobs by hand.", no_args_is_help=True)
 domain_app = typer.Typer(help="The domain block list (I6).", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(lead_app, name="lead")
 app.add_typer(import_app, name="import")
-app.add_typer(jobs_app, name="jobs")
 app.add_typer(domain_app, name="domain")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -481,24 +479,6 @@ def domain_block(
     out.print(f"blocked {name}", markup=False)
 
 
-@jobs_app.command("run")
-@handles_errors
-def jobs_run(
-    name: Annotated[str, typer.Argument(help="Job name, e.g. spam-deletion.")],
-    now: NowOption = None,
-) -> None:
-    """Run a named job by hand for the period that contains --now (idempotent per period)."""
-    import leadflow.services.activity_jobs  # noqa: F401  (registers its jobs)
-    import leadflow.services.rescore  # noqa: F401  (registers its jobs)
-    import leadflow.services.segment_review  # noqa: F401  (registers its jobs)
-    import leadflow.services.spam  # noqa: F401  (registers its jobs)
-    from leadflow.services.jobs import run_once
-
-    with open_store() as store:
-        summary = run_once(store, current_playbook(), name, parse_now(now))
-    out.print(summary, markup=False)
-
-
 @app.command("simulate")
 def simulate_command(
     world: Annotated[Path | None, typer.Option("--world", help="WORLD.json: users, accounts, leads, ...")] = None,
@@ -711,6 +691,11 @@ def lead_assign(
         owner = assign_lead(uow, pb, lead, to, who, parse_now(now), actor_is_admin=admin)
         uow.commit()
     out.print(f"{lead_id}: owner {owner.type}:{owner.id}", markup=False)
+
+
+from leadflow import cli_jobs  # noqa: E402  (jobs, scheduler, SDR views: their own module)
+
+cli_jobs.register(app)
 
 
 def main() -> None:
