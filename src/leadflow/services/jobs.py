@@ -277,10 +277,11 @@ class Scheduler:
         """The playbook's jobs (with a body) whose current period has no finished run."""
         with self.store.uow() as uow:
             current = [(j.name, period_of(j, now)) for j in self.pb.jobs]
-            finished = set(uow.session.execute(
+            rows = uow.session.execute(
                 select(JobRun.job, JobRun.period).where(JobRun.finished_at.is_not(None))
                 .where(tuple_(JobRun.job, JobRun.period).in_(current))
-            ).tuples()) if current else set()
+            ).all() if current else []
+        finished = {(job_name, period) for job_name, period in rows}
         return [j for j in self.pb.jobs if j.name in REGISTRY and (j.name, period_of(j, now)) not in finished]
 
     def tick(self, now: dt.datetime, interval: float = 30.0) -> list[RunOutcome]:
