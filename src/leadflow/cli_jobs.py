@@ -123,8 +123,10 @@ def view_command(
         return
     d = result.definition
     table = Table(title=f"{d.label}: {d.description} ({len(result.rows)} of {result.total})")
-    for column in ("lead", "name", "company", "status", "score", "owner", "MQL date", "sequence", "task",
-                   "meeting", "to sequence"):
+    # the lead id is what one acts on next (`leadflow explain ID`): never wrapped
+    table.add_column("lead", no_wrap=True, min_width=max((len(r.id) for r in result.rows), default=4))
+    for column in ("name", "company", "status", "score", "owner", "MQL date", "sequence", "task", "meeting",
+                   "to sequence"):
         table.add_column(column, overflow="fold")
 
     def mark(flag: bool) -> str:

@@ -233,3 +233,26 @@ def test_W8_two_scheduler_processes_never_run_one_period_twice_on_postgresql(pos
     finally:
         truncate(store)
         store.dispose()
+
+
+def test_W8_cli_scheduler_once_runs_what_is_due_and_jobs_list_shows_it(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from leadflow.cli import app
+
+    runner = CliRunner()
+    monkeypatch.setenv("LEADFLOW_DATABASE_URL", store.url)
+    monkeypatch.delenv("LEADFLOW_PLAYBOOK", raising=False)
+    before = runner.invoke(app, ["jobs", "list", "--now", "2026-03-02T15:00:00Z"])
+    assert before.exit_code == 0, before.output
+    assert "spam-deletion" in before.stdout and "never" in before.stdout
+    first = runner.invoke(app, ["scheduler", "--once", "--now", "2026-03-02T15:00:00Z"])
+    assert first.exit_code == 0, first.output
+    assert "spam-deletion: period 2026-03-02" in first.stdout and "rescore: period 2026-03-02" in first.stdout
+    again = runner.invoke(app, ["scheduler", "--once", "--now", "2026-03-02T16:00:00Z"])
+    assert again.exit_code == 0 and again.stdout.strip() == ""  # nothing due: nothing done twice
+    after = runner.invoke(app, ["jobs", "list", "--now", "2026-03-02T16:00:00Z"])
+    assert "never" not in after.stdout and "2026-03-03" in after.stdout  # next runs
+    bad = runner.invoke(app, ["jobs", "run", "no-such-job"])
+    assert bad.exit_code == 2 and "unknown job" in bad.output
