@@ -62,7 +62,8 @@ def jobs_list(now: NowOption = None) -> None:
     with open_store() as store:
         statuses = job_statuses(store, current_playbook(), at)
     table = Table(title=f"jobs at {_when(at)}")
-    for column in ("job", "schedule", "last period", "last run", "result", "next run"):
+    table.add_column("job", no_wrap=True, min_width=max((len(s.name) for s in statuses), default=3))
+    for column in ("schedule", "last period", "last run", "result", "next run"):
         table.add_column(column, overflow="fold")
     for s in statuses:
         if s.last_started_at is None:

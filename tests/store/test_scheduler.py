@@ -253,6 +253,6 @@ def test_W8_cli_scheduler_once_runs_what_is_due_and_jobs_list_shows_it(
     again = runner.invoke(app, ["scheduler", "--once", "--now", "2026-03-02T16:00:00Z"])
     assert again.exit_code == 0 and again.stdout.strip() == ""  # nothing due: nothing done twice
     after = runner.invoke(app, ["jobs", "list", "--now", "2026-03-02T16:00:00Z"])
-    assert "never" not in after.stdout and "2026-03-03" in after.stdout  # next runs
+    assert "due now" not in after.stdout and "2026-03-03" in after.stdout  # next runs
     bad = runner.invoke(app, ["jobs", "run", "no-such-job"])
     assert bad.exit_code == 2 and "unknown job" in bad.output
