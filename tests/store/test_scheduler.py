@@ -242,6 +242,7 @@ def test_W8_cli_scheduler_once_runs_what_is_due_and_jobs_list_shows_it(
     from leadflow.cli import app
 
     runner = CliRunner()
+    monkeypatch.setenv("COLUMNS", "200")  # one line per job
     monkeypatch.setenv("LEADFLOW_DATABASE_URL", store.url)
     monkeypatch.delenv("LEADFLOW_PLAYBOOK", raising=False)
     before = runner.invoke(app, ["jobs", "list", "--now", "2026-03-02T15:00:00Z"])
@@ -253,6 +254,6 @@ def test_W8_cli_scheduler_once_runs_what_is_due_and_jobs_list_shows_it(
     again = runner.invoke(app, ["scheduler", "--once", "--now", "2026-03-02T16:00:00Z"])
     assert again.exit_code == 0 and again.stdout.strip() == ""  # nothing due: nothing done twice
     after = runner.invoke(app, ["jobs", "list", "--now", "2026-03-02T16:00:00Z"])
-    assert "due now" not in after.stdout and "2026-03-03" in after.stdout  # next runs
+    assert "due now" not in after.stdout and "2026-03-03" in after.stdout, after.stdout  # next runs
     bad = runner.invoke(app, ["jobs", "run", "no-such-job"])
     assert bad.exit_code == 2 and "unknown job" in bad.output
