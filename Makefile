@@ -1,4 +1,4 @@
-# leadflow: `make run` serves the demo, `make test` runs every test, `make ci` is what CI runs.
+# leadflow: `make run` serves the demo (with the job scheduler beside it), `make test` runs every test, `make ci` is what CI runs.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +21,7 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/leadflow init
-	$(BIN)/leadflow serve
+	$(BIN)/leadflow scheduler & trap 'kill $$!' EXIT INT TERM; $(BIN)/leadflow serve
 
 init: $(STAMP)
 	$(BIN)/leadflow init
