@@ -1,4 +1,4 @@
-# leadflow: `make run` serves the demo (with the job scheduler beside it), `make test` runs every test, `make ci` is what CI runs.
+# leadflow: `make run` serves the demo, `make test` runs every test, `make ci` is what CI runs.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
