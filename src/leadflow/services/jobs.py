@@ -60,11 +60,15 @@ def job(name: str) -> Callable[[JobFn], JobFn]:
 
 
 def load_job_bodies() -> None:
-    """Import every module that registers job bodies (a job body registers itself on import)."""
-    import leadflow.services.activity_jobs  # noqa: F401
-    import leadflow.services.rescore  # noqa: F401
-    import leadflow.services.segment_review  # noqa: F401
-    import leadflow.services.spam  # noqa: F401
+    """Import every service module, so that each `@job` body is registered (a body registers itself on
+    import); a new job module needs no list to be kept up to date."""
+    import importlib
+    import pkgutil
+
+    import leadflow.services as services
+
+    for module in pkgutil.iter_modules(services.__path__):
+        importlib.import_module(f"{services.__name__}.{module.name}")
 
 
 def job_def(pb: Playbook, name: str) -> JobDef:
