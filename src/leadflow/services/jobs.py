@@ -337,15 +337,15 @@ class JobStatus:
 
 def job_statuses(store: Store, pb: Playbook, now: dt.datetime) -> list[JobStatus]:
     """Every playbook job with its latest run (by start time) and its next run after `now`."""
-    names = [j.name for j in pb.jobs]
-    latest: dict[str, JobRun] = {}
-    with store.uow() as uow:
-        for run in uow.session.scalars(select(JobRun).where(JobRun.job.in_(names)).order_by(JobRun.id)):
-            if run.job not in latest or run.started_at >= latest[run.job].started_at:
-                latest[run.job] = run
+    latest: dict[str, JobRun | None] = {}
+    with store.uow() as uow:  # one short query per job (the unique (job, period) index serves it)
+        for j in pb.jobs:
+            latest[j.name] = uow.session.scalars(
+                select(JobRun).where(JobRun.job == j.name).order_by(JobRun.started_at.desc(), JobRun.id.desc())
+                .limit(1)).first()
     statuses = []
     for j in pb.jobs:
-        run = latest.get(j.name)
+        run = latest[j.name]
         current = period_of(j, now)
         every = "hourly at :" + j.at.split(":")[1] if j.every == "hour" else f"daily {j.at}"
         statuses.append(JobStatus(

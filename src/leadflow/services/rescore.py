@@ -499,7 +499,7 @@ def leads_to_rescore(uow: UnitOfWork, pb: Playbook, since: dt.datetime, now: dt.
         frontier = set(changed_accounts)
         while frontier:  # up to the ultimate parents, whose hierarchy (every account below) a lead sees
             frontier = {p for p in session.scalars(select(Account.parent_id).where(
-                Account.id.in_(sorted(frontier)), Account.parent_id.is_not(None)))} - family
+                Account.id.in_(sorted(frontier)), Account.parent_id.is_not(None))) if p is not None} - family
             family |= frontier
         frontier = set(family)
         while frontier:  # and down again: every account of those hierarchies
