@@ -21,7 +21,8 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/leadflow init
-	$(BIN)/leadflow worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; $(BIN)/leadflow serve
+	$(BIN)/leadflow worker & worker=$$!; $(BIN)/leadflow scheduler & scheduler=$$!; \
+	  trap 'kill $$worker $$scheduler 2>/dev/null; wait $$worker $$scheduler' EXIT INT TERM; $(BIN)/leadflow serve
 
 init: $(STAMP)
 	$(BIN)/leadflow init

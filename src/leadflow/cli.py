@@ -11,6 +11,12 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+if __name__ == "__main__":  # `python -m leadflow.cli`: run the importable module, never a second copy of it
+    from leadflow.cli import main as _run  # (the command modules import `leadflow.cli` and register on its app)
+
+    _run()
+    sys.exit(0)
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -27,12 +33,10 @@ app = typer.Typer(help="leadflow: lead lifecycle and routing engine.", no_args_i
 playbook_app = typer.Typer(help="Check and inspect playbooks.", no_args_is_help=True)
 lead_app = typer.Typer(help="Inspect and change leads.", no_args_is_help=True)
 import_app = typer.Typer(help="Import lists (CSV).", no_args_is_help=True)
-jobs_app = typer.Typer(help="Run named jobs by hand.", no_args_is_help=True)
 domain_app = typer.Typer(help="The domain block list (I6).", no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(lead_app, name="lead")
 app.add_typer(import_app, name="import")
-app.add_typer(jobs_app, name="jobs")
 app.add_typer(domain_app, name="domain")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("worker")(worker)
@@ -484,24 +488,6 @@ def domain_block(
     out.print(f"blocked {name}", markup=False)
 
 
-@jobs_app.command("run")
-@handles_errors
-def jobs_run(
-    name: Annotated[str, typer.Argument(help="Job name, e.g. spam-deletion.")],
-    now: NowOption = None,
-) -> None:
-    """Run a named job by hand for the period that contains --now (idempotent per period)."""
-    import leadflow.services.activity_jobs  # noqa: F401  (registers its jobs)
-    import leadflow.services.rescore  # noqa: F401  (registers its jobs)
-    import leadflow.services.segment_review  # noqa: F401  (registers its jobs)
-    import leadflow.services.spam  # noqa: F401  (registers its jobs)
-    from leadflow.services.jobs import run_once
-
-    with open_store() as store:
-        summary = run_once(store, current_playbook(), name, parse_now(now))
-    out.print(summary, markup=False)
-
-
 @app.command("simulate")
 def simulate_command(
     world: Annotated[Path | None, typer.Option("--world", help="WORLD.json: users, accounts, leads, ...")] = None,
@@ -716,12 +702,14 @@ def lead_assign(
     out.print(f"{lead_id}: owner {owner.type}:{owner.id}", markup=False)
 
 
+from leadflow import cli_jobs  # noqa: E402  (jobs, scheduler, SDR views: their own module)
+
+cli_jobs.register(app)
+
+
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
 
-
-if __name__ == "__main__":
-    main()

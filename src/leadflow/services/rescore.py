@@ -22,13 +22,14 @@ can fire) are worked out once per distinct input. Leads merged into another reco
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import load_only
 
 from leadflow.domain import activity as activity_rules
@@ -39,10 +40,11 @@ from leadflow.playbook.schema import Playbook, ScoringDef
 from leadflow.services import derive
 from leadflow.services.jobs import job
 from leadflow.store.db import Store
-from leadflow.store.models import Account, Activity, FieldHistory, Lead
+from leadflow.store.models import Account, Activity, FieldHistory, JobRun, Lead
 from leadflow.store.uow import UnitOfWork, to_json
 
 ACTOR = Actor.system("rescore")
+RESCORE_JOB = "rescore"
 CLASSIFICATION_RULE = "lifecycle-classifications"
 CLASSIFICATION_WHY = "derived from matched account and user data"
 LEADS: Table = Lead.__table__  # type: ignore[assignment]
@@ -446,7 +448,83 @@ def rescore_all(
                          seconds=time.perf_counter() - start)
 
 
-@job("rescore")
+# --------------------------------------------------------------------------- the nightly job: only what changed
+
+
+def playbook_fingerprint(pb: Playbook) -> str:
+    """Which rules a run used: a different playbook since the previous run means every lead again."""
+    return hashlib.sha256(pb.model_dump_json().encode()).hexdigest()[:16]
+
+
+def previous_rescore(uow: UnitOfWork, now: dt.datetime, run_id: int | None) -> JobRun | None:
+    """The latest rescore run that finished, started before `now` (not `run_id`)."""
+    stmt = select(JobRun).where(JobRun.job == RESCORE_JOB, JobRun.finished_at.is_not(None), JobRun.started_at < now)
+    if run_id is not None:
+        stmt = stmt.where(JobRun.id != run_id)
+    return uow.session.scalars(stmt.order_by(JobRun.started_at.desc()).limit(1)).first()
+
+
+def leads_to_rescore(uow: UnitOfWork, pb: Playbook, since: dt.datetime, now: dt.datetime) -> set[str]:
+    """The leads whose derived figures can differ at `now` from what a run at `since` left, by indexed queries.
+
+    A lead's figures depend on its own fields, its activities, its matched account's hierarchy, the
+    playbook and the time. So: leads changed after `since` (`updated_at`; the previous run stamped its
+    own changes with `since`); leads with an activity dated since
+    (new, or a future one that has now happened: a score note names `now` while one is pending);
+    leads with an activity whose points fade (`decay_after_days`) between the two runs; leads whose
+    Active window ended, or trial started or ended, between them; and the leads matched into the
+    hierarchy of an account changed since. A changed playbook is the caller's business (all leads).
+    """
+    session = uow.session
+    found: set[str] = set()
+    # `>`: the previous run itself stamped the leads it changed with `since`, and they are up to date
+    found.update(session.scalars(select(Lead.id).where(or_(Lead.updated_at > since, Lead.updated_at.is_(None)))))
+    found.update(session.scalars(select(Lead.id).where(Lead.active_until >= since, Lead.active_until <= now)))
+    found.update(session.scalars(select(Lead.id).where(or_(
+        and_(Lead.trial_started_at >= since, Lead.trial_started_at <= now),
+        and_(Lead.trial_ends_at >= since, Lead.trial_ends_at <= now)))))
+    lead_acts = select(Activity.subject_id).where(Activity.subject_type == "lead")
+    found.update(session.scalars(lead_acts.where(Activity.at >= since)))
+    fading: dict[int, set[str]] = defaultdict(set)
+    for rule in pb.scoring.behaviour:
+        if rule.decay_after_days:
+            fading[rule.decay_after_days].update(rule.activity_types)
+    for days, kinds in sorted(fading.items()):
+        age = dt.timedelta(days=days)
+        found.update(session.scalars(lead_acts.where(
+            Activity.at >= since - age, Activity.at <= now - age, Activity.type.in_(sorted(kinds)))))
+    changed_accounts = set(session.scalars(select(Account.id).where(Account.updated_at > since)))
+    if changed_accounts:
+        family = set(changed_accounts)
+        frontier = set(changed_accounts)
+        while frontier:  # up to the ultimate parents, whose hierarchy (every account below) a lead sees
+            frontier = {p for p in session.scalars(select(Account.parent_id).where(
+                Account.id.in_(sorted(frontier)), Account.parent_id.is_not(None))) if p is not None} - family
+            family |= frontier
+        frontier = set(family)
+        while frontier:  # and down again: every account of those hierarchies
+            frontier = set(session.scalars(select(Account.id).where(Account.parent_id.in_(sorted(frontier))))) - family
+            family |= frontier
+        ordered = sorted(family)
+        for i in range(0, len(ordered), 500):
+            found.update(session.scalars(select(Lead.id).where(Lead.matched_account_id.in_(ordered[i:i + 500]))))
+    return found
+
+
+@job(RESCORE_JOB)
 def rescore_job(store: Store, pb: Playbook, now: dt.datetime, run_id: int) -> dict[str, Any]:
-    """The nightly rescore (W8): every lead's derived figures brought up to date with `now`."""
-    return rescore_all(store, pb, now).as_json()
+    """The nightly rescore (W8): every lead's derived figures brought up to date with `now`.
+
+    After a finished run with the same playbook, only the leads `leads_to_rescore` finds are derived
+    (the others would come out the same); the first run, or the first after a playbook change, derives
+    every lead. The summary says which it was and since when.
+    """
+    fingerprint = playbook_fingerprint(pb)
+    with store.uow() as uow:
+        previous = previous_rescore(uow, now, run_id)
+        since = previous.started_at if previous is not None else None
+        same_rules = previous is not None and (previous.result or {}).get("playbook") == fingerprint
+        ids = leads_to_rescore(uow, pb, since, now) if since is not None and same_rules else None
+    report = rescore_all(store, pb, now, lead_ids=sorted(ids) if ids is not None else None)
+    mode = "incremental" if ids is not None else ("all: playbook changed" if previous is not None else "all")
+    return {**report.as_json(), "mode": mode, "since": to_json(since), "playbook": fingerprint}

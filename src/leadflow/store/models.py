@@ -741,3 +741,12 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[dt.datetime | None]
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- jobs (W8)
+# What the nightly jobs select by, so that they read only what changed since their previous run:
+# rescore (leads changed, Active windows ended, activities new or fading) and active-until.
+Index("ix_leads_updated_at", Lead.updated_at)
+Index("ix_leads_active_until", Lead.active_until)
+Index("ix_contacts_active_until", Contact.active_until)
+Index("ix_activities_at", Activity.at)
