@@ -16,20 +16,23 @@ import datetime as dt
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import update
 
 from leadflow.domain.records import Actor
 from leadflow.playbook.load import cached_playbook
 from leadflow.services.lifecycle import transition
 from leadflow.store.db import Store
 from leadflow.store.models import Lead
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _stores import fresh_store  # noqa: E402  (the benches' shared throw-away stores)
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 STEPS = [("MQL", None), ("Accepted", None), ("Recycle", "No response")]
@@ -68,28 +71,10 @@ def run_raw(store: Store, ids: list[str]) -> float:
     return len(ids) * len(STEPS) / (time.perf_counter() - start)
 
 
-def fresh_store(kind: str, pg_url: str | None, tmp: Path) -> tuple[Store, object]:
-    if kind == "sqlite":
-        store = Store(f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}")
-        store.migrate()
-        return store, None
-    assert pg_url
-    name = f"leadflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(pg_url.rsplit("/", 1)[0] + f"/{name}")
-    store.migrate()
-    return store, (admin, name)
 
 
-def drop(store: Store, handle: object) -> None:
-    store.dispose()
-    if handle is not None:
-        admin, name = handle  # type: ignore[misc]
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
 
 
 def main() -> None:
@@ -104,14 +89,16 @@ def main() -> None:
         for kind in kinds:
             service, raw = [], []
             for _ in range(args.runs):
-                store, handle = fresh_store(kind, pg_url, Path(tmpdir))
+                box = fresh_store(kind, pg_url, Path(tmpdir))
+                store = box.store
                 ids = seed(store, args.leads)
                 service.append(run_service(store, ids))
-                drop(store, handle)
-                store, handle = fresh_store(kind, pg_url, Path(tmpdir))
+                box.drop()
+                box = fresh_store(kind, pg_url, Path(tmpdir))
+                store = box.store
                 ids = seed(store, args.leads)
                 raw.append(run_raw(store, ids))
-                drop(store, handle)
+                box.drop()
             med_service, med_raw = statistics.median(service), statistics.median(raw)
             rows.append({"store": kind, "leads": args.leads, "transitions_per_s": round(med_service),
                          "raw_updates_per_s": round(med_raw), "ratio_to_raw": round(med_service / med_raw, 3),

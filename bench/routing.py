@@ -25,16 +25,16 @@ import os
 import platform
 import random
 import statistics
+import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from leadflow.domain.records import Actor
 from leadflow.playbook.load import cached_playbook
@@ -43,6 +43,9 @@ from leadflow.services.intake import IntakeEnv, intake
 from leadflow.services.intake_models import parse_lead
 from leadflow.store.db import Store
 from leadflow.store.models import Account, FieldHistory, Lead, OutboxEvent, RoutingDecision, User
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _stores import fresh_store  # noqa: E402  (the benches' shared throw-away stores)
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 RESULTS = Path(__file__).with_name("results")
@@ -185,28 +188,10 @@ def _pct(sorted_values: list[float], p: float) -> float:
     return sorted_values[k]
 
 
-def fresh_store(kind: str, pg_url: str | None, tmp: Path) -> tuple[Store, object]:
-    if kind == "sqlite":
-        store = Store(f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}")
-        store.migrate()
-        return store, None
-    assert pg_url
-    name = f"leadflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(pg_url.rsplit("/", 1)[0] + f"/{name}")
-    store.migrate()
-    return store, (admin, name)
 
 
-def drop(store: Store, handle: object) -> None:
-    store.dispose()
-    if handle is not None:
-        admin, name = handle  # type: ignore[misc]
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
 
 
 def pure_figures() -> dict[str, Any] | None:
@@ -233,12 +218,13 @@ def main() -> None:
         for kind in kinds:
             runs = []
             for _ in range(args.runs):
-                store, handle = fresh_store(kind, pg_url, Path(tmpdir))
+                box = fresh_store(kind, pg_url, Path(tmpdir))
+                store = box.store
                 try:
                     accounts = seed(store)
                     runs.append(run(store, payloads(n, accounts)))
                 finally:
-                    drop(store, handle)
+                    box.drop()
             last = runs[-1]
             routed = n - last["rules"].get("not routed", 0)
             row = {

@@ -50,9 +50,9 @@ import pstats
 import random
 import re
 import statistics
+import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from typing import Any
 import sqlalchemy
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, event, func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 
 from leadflow.domain.normalise import normalise_email
 from leadflow.domain.records import Actor
@@ -69,6 +69,9 @@ from leadflow.services import derive
 from leadflow.services.rescore import _activities, rescore_all
 from leadflow.store.db import Store
 from leadflow.store.models import Account, Activity, FieldHistory, Lead
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _stores import fresh_store  # noqa: E402  (the benches' shared throw-away stores)
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -232,28 +235,10 @@ def make_leads(rng: random.Random, n: int, accounts: list[dict[str, Any]]) -> tu
 # --------------------------------------------------------------------------- stores
 
 
-def fresh_store(kind: str, pg_url: str | None, tmp: Path) -> tuple[Store, object]:
-    if kind == "sqlite":
-        store = Store(f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}")
-        store.migrate()
-        return store, None
-    assert pg_url
-    name = f"leadflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(pg_url.rsplit("/", 1)[0] + f"/{name}")
-    store.migrate()
-    return store, (admin, name)
 
 
-def drop(store: Store, handle: object) -> None:
-    store.dispose()
-    if handle is not None:
-        admin, name = handle  # type: ignore[misc]
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
 
 
 def seed(store: Store, accounts: list[dict], leads: list[dict], activities: list[dict]) -> float:
@@ -363,7 +348,8 @@ def profile(rows: int, seed_: int, tmp: Path) -> None:
     accounts = make_accounts(rng, 2000)
     leads, activities = make_leads(rng, rows, accounts)
     for label in ("first", "second"):
-        store, handle = fresh_store("sqlite", None, tmp)
+        box = fresh_store("sqlite", None, tmp)
+        store = box.store
         seed(store, accounts, leads, activities)
         pb = cached_playbook(None)
         if label == "second":
@@ -374,7 +360,7 @@ def profile(rows: int, seed_: int, tmp: Path) -> None:
         report = rescore_all(store, pb, NOW)
         prof.disable()
         counter.close()
-        drop(store, handle)
+        box.drop()
         console.print(f"{label} rescore of {rows:,} leads under cProfile: {report.seconds:.1f} s "
                       f"({rows / report.seconds:,.0f} leads/s with the profiler's overhead); {report}")
         console.print(f"SQL statements: {counter.total:,} = {counter.total / rows:.3f} per lead: "
@@ -419,12 +405,13 @@ def main() -> None:
         for kind in kinds:
             outcomes = []
             for run in range(args.runs):
-                store, handle = fresh_store(kind, pg_url, tmp)
+                box = fresh_store(kind, pg_url, tmp)
+                store = box.store
                 try:
                     seconds = seed(store, accounts, leads, activities)
                     outcome = run_rescore(store)
                 finally:
-                    drop(store, handle)
+                    box.drop()
                 console.print(f"  {kind} run {run + 1}: seeded in {seconds:.1f} s; " + "; ".join(
                     f"{label} {outcome[label]['seconds']:.2f} s ({outcome[label]['leads_per_s']:,} leads/s, "
                     f"{outcome[label]['history_rows']:,} history rows)" for label, _ in RUNS))
@@ -445,13 +432,14 @@ def main() -> None:
                     results[-1]["statuses_after"] = outcomes[0]["statuses"]
                     results[-1]["mean_score_after"] = outcomes[0]["mean_score"]
         if args.baseline:
-            store, handle = fresh_store("sqlite", None, tmp)
+            box = fresh_store("sqlite", None, tmp)
+            store = box.store
             try:
                 seed(store, accounts, leads[: args.baseline],
                      [a for a in activities if a["subject_id"] <= leads[min(args.baseline, n_rows) - 1]["id"]])
                 baseline = {"store": "sqlite", **run_refresh_lead(store, args.baseline)}
             finally:
-                drop(store, handle)
+                box.drop()
             console.print("  refresh_lead per lead: " + "; ".join(
                 f"{label} {b['leads']:,} leads in {b['seconds']:.2f} s ({b['leads_per_s']:,} leads/s)"
                 for label, b in baseline.items() if label != "store"))
