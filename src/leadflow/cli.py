@@ -713,6 +713,11 @@ def lead_assign(
     out.print(f"{lead_id}: owner {owner.type}:{owner.id}", markup=False)
 
 
+from leadflow.cli_work import register as _register_work  # noqa: E402  (W1-W7 commands and jobs)
+
+_register_work(app, lead_app)
+
+
 def main() -> None:
     try:
         app()
