@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from leadflow.domain import working
@@ -49,27 +49,24 @@ class EngagementEventIn(BaseModel):
     occurred_at: dt.datetime | None = None
     actor_id: str | None = Field(default=None, min_length=1, max_length=64)
 
-    @model_validator(mode="after")
-    def _complete(self) -> EngagementEventIn:
-        if self.person_id is None and self.email is None:
-            raise ValueError("give person_id or email")
-        if self.type in NEEDS_SEQUENCE and self.sequence_id is None:
-            raise ValueError(f"a {self.type} event needs sequence_id")
-        if self.type == "step_completed" and self.step is None:
-            raise ValueError("a step_completed event needs step")
-        if self.occurred_at is not None and self.occurred_at.tzinfo is None:
-            raise ValueError("occurred_at must carry a time zone")
-        return self
-
 
 def parse_event(payload: dict[str, Any]) -> EngagementEventIn:
     """The payload as an event, or InvalidInput naming the first bad field."""
     try:
-        return EngagementEventIn.model_validate(payload)
+        data = EngagementEventIn.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "payload"
         raise InvalidInput(first["msg"].removeprefix("Value error, "), field) from None
+    if data.person_id is None and data.email is None:
+        raise InvalidInput("give person_id or email", "person_id")
+    if data.type in NEEDS_SEQUENCE and data.sequence_id is None:
+        raise InvalidInput(f"a {data.type} event needs sequence_id", "sequence_id")
+    if data.type == "step_completed" and data.step is None:
+        raise InvalidInput("a step_completed event needs step", "step")
+    if data.occurred_at is not None and data.occurred_at.tzinfo is None:
+        raise InvalidInput("occurred_at must carry a time zone", "occurred_at")
+    return data
 
 
 # --------------------------------------------------------------------------- sequences and enrollment
