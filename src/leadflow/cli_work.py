@@ -76,10 +76,12 @@ def sequence_list() -> None:
     from leadflow.store.models import Sequence, SequenceEnrollment
 
     with open_store() as store, store.uow() as uow:
-        running = dict(uow.session.execute(
-            select(SequenceEnrollment.sequence_id, func.count()).where(SequenceEnrollment.state == "active")
-            .group_by(SequenceEnrollment.sequence_id)
-        ).tuples().all())
+        running: dict[str, int] = {
+            seq_id: count for seq_id, count in uow.session.execute(
+                select(SequenceEnrollment.sequence_id, func.count()).where(SequenceEnrollment.state == "active")
+                .group_by(SequenceEnrollment.sequence_id)
+            )
+        }
         table = Table(title="sequences", title_justify="left")
         for column in ("id", "name", "steps", "running"):
             table.add_column(column, overflow="fold")
