@@ -254,3 +254,15 @@ def test_W2_the_cleanup_runs_at_2230_new_york_time_across_the_dst_change(store: 
     assert "period 2026-03-06" in run_once(store, playbook, CLEANUP_JOB, dt.datetime(2026, 3, 8, 3, 29, tzinfo=UTC))
     assert "period 2026-03-07" in run_once(store, playbook, CLEANUP_JOB, dt.datetime(2026, 3, 8, 3, 30, tzinfo=UTC))
     assert "period 2026-03-08" in run_once(store, playbook, CLEANUP_JOB, dt.datetime(2026, 3, 9, 2, 30, tzinfo=UTC))
+
+
+def test_W1_a_queue_owned_lead_goes_to_the_user_who_ran_the_first_step(store: Store, playbook: Playbook) -> None:
+    seq = _world(store, playbook, a_lead(id="l1", status="Inquiry", owner_type="queue", owner_id="Inquiry Queue"))
+    outcome = _event(store, playbook, "step_completed", "l1", seq, T0, step=1, actor_id="sdr1")
+    assert outcome["rules"][0]["owner"] == "sdr1" and outcome["status"] == "Accepted"
+    with store.uow() as uow:
+        lead = uow.get(Lead, "l1")
+        assert (lead.owner_type, lead.owner_id) == ("user", "sdr1")
+        rules = {h.field: h.rule for h in uow.session.scalars(select(FieldHistory).where(
+            FieldHistory.entity_id == "l1", FieldHistory.field.in_(("owner_id", "status"))))}
+        assert rules == {"owner_id": "w1-first-step-accepted", "status": "w1-first-step-accepted"}

@@ -1080,7 +1080,8 @@ class SequenceRuleDef(_Strict):
     `step` limits a `step_completed` rule to that step (1 = the first). `after_days` defers the move: a
     `sequence_finished` rule then fires that many days after the finish, if the person has still not replied
     and is still in `from` (the `sequence-no-response` job). `finish_sequences` ends the person's running
-    sequences; `set_inactive` marks the person inactive (the Inactive checkbox of 002).
+    sequences; `set_inactive` marks the person inactive (the Inactive checkbox of 002); `take_ownership` gives a
+    person a queue owns to the user who ran the step (an XDR working a lead owns it).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
@@ -1095,11 +1096,15 @@ class SequenceRuleDef(_Strict):
     after_days: int = Field(default=0, ge=0)
     finish_sequences: bool = False
     set_inactive: bool = False
+    take_ownership: bool = False  # a person owned by a queue goes to the user who ran the step
+
 
     @model_validator(mode="after")
     def _coherent(self) -> SequenceRuleDef:
         if self.step is not None and self.event != "step_completed":
             raise ValueError("step applies to step_completed rules only")
+        if self.take_ownership and self.event != "step_completed":
+            raise ValueError("take_ownership applies to step_completed rules only")
         if self.after_days and self.event != "sequence_finished":
             raise ValueError("after_days applies to sequence_finished rules only")
         if self.to is not None and not self.from_:

@@ -96,18 +96,23 @@ def find_person(uow: UnitOfWork, person_id: str | None, email: str | None) -> Pe
         for _ in range(10):
             if found is None or found.merged_into_id is None:
                 break
-            model: type[Lead] | type[Contact] = Contact if found.merged_into_type == "contact" else Lead
-            found = uow.session.get(model, found.merged_into_id)
+            found = (uow.session.get(Contact, found.merged_into_id) if found.merged_into_type == "contact"
+                     else uow.session.get(Lead, found.merged_into_id))
         if found is None:
             raise NotFound(f"'{person_id}' was merged into a record that no longer exists", "person_id")
         return found
     address = (email or "").strip().lower()
-    for m in (Lead, Contact):
-        hit = uow.session.scalars(
-            select(m).where(m.email == address, m.merged_into_id.is_(None)).order_by(m.created_at, m.id)
-        ).first()
-        if hit is not None:
-            return hit
+    lead = uow.session.scalars(
+        select(Lead).where(Lead.email == address, Lead.merged_into_id.is_(None)).order_by(Lead.created_at, Lead.id)
+    ).first()
+    if lead is not None:
+        return lead
+    contact = uow.session.scalars(
+        select(Contact).where(Contact.email == address, Contact.merged_into_id.is_(None))
+        .order_by(Contact.created_at, Contact.id)
+    ).first()
+    if contact is not None:
+        return contact
     raise NotFound(f"no lead or contact with email '{address}'", "email")
 
 
@@ -219,14 +224,16 @@ def handle_engagement_event(store: Store, pb: Playbook, payload: dict[str, Any],
         actor = Actor.system(ENGAGEMENT_ACTOR)
         with uow.changing(actor=actor, now=now, why=f"engagement event {data.type}"):
             enrollment = _enrollment(uow, person, data, occurred, actor_id)
-            doer = actor_id or (enrollment.owner_id if enrollment is not None else None)
+            # a step is done by the user running the sequence; a reply, a finish or an inactive mark is not theirs
+            doer = (actor_id or (enrollment.owner_id if enrollment is not None else None)
+                    if data.type == "step_completed" else None)
             activity_type = pb.working.sequences.activity_types.get(data.type)
             if activity_type is not None:
                 sla_jobs.log_activity(
                     uow, pb, person, activity_type, Actor.user(doer) if doer else actor, now, at=occurred,
                     details={"sequence_id": data.sequence_id, "step": data.step, "event": key},
                 )
-            applied = _apply_rules(uow, pb, person, data.type, data.step, occurred, actor, enrollment, now)
+            applied = _apply_rules(uow, pb, person, data.type, data.step, occurred, actor, enrollment, now, doer)
             outcome = {
                 "event": data.type, "person": {"type": person.__entity__, "id": person.id},
                 "sequence_id": data.sequence_id, "step": data.step, "occurred_at": to_json(occurred),
@@ -246,7 +253,7 @@ def handle_engagement_event(store: Store, pb: Playbook, payload: dict[str, Any],
 
 def _apply_rules(uow: UnitOfWork, pb: Playbook, person: Person, event: str, step: int | None,
                  occurred: dt.datetime, actor: Actor, enrollment: SequenceEnrollment | None,
-                 now: dt.datetime) -> dict[str, Any]:
+                 now: dt.datetime, doer: str | None = None) -> dict[str, Any]:
     checked: list[dict[str, Any]] = []
     pending: dict[str, Any] | None = None
     for rule in working.rules_for(pb, event):
@@ -258,6 +265,13 @@ def _apply_rules(uow: UnitOfWork, pb: Playbook, person: Person, event: str, step
             uow.set_field(person, "inactive", True, rule=rule.id, why=f"marked inactive ({event}) (W1)")
         if rule.finish_sequences:
             checked[-1]["finished"] = finish_sequences(uow, person, occurred)
+        if rule.take_ownership and person.owner_type != "user" and doer is not None:
+            user = uow.session.get(User, doer)
+            if user is not None and user.active:
+                why = f"{doer} ran step {step} of a sequence on a queue-owned record (W1)"
+                uow.set_field(person, "owner_type", "user", rule=rule.id, why=why)
+                uow.set_field(person, "owner_id", doer, rule=rule.id, why=why)
+                checked[-1]["owner"] = doer
         if rule.to is None:
             continue
         if rule.after_days:
@@ -303,8 +317,8 @@ def _settle(uow: UnitOfWork, pb: Playbook, ev: EngagementEvent, actor: Actor, no
     rule = working.sequence_rule(pb, ev.pending_rule or "")
     if rule is None or rule.to is None:
         return "rule_gone"
-    model: type[Lead] | type[Contact] = Contact if ev.subject_type == "contact" else Lead
-    person = uow.session.get(model, ev.subject_id)
+    person: Person | None = (uow.session.get(Contact, ev.subject_id) if ev.subject_type == "contact"
+                             else uow.session.get(Lead, ev.subject_id))
     if person is None or person.merged_into_id is not None:
         return "moved_on"
     replied = uow.session.scalars(select(EngagementEvent.id).where(

@@ -28,6 +28,7 @@ from leadflow.store.models import Activity, Contact, Lead, User
 from leadflow.store.uow import UnitOfWork, to_json
 
 Person = Lead | Contact
+PEOPLE: tuple[type[Lead] | type[Contact], ...] = (Lead, Contact)
 
 FIRST_RESPONSE_RULE = "w3-first-response"
 BREACH_RULE = "w3-sla-breach"
@@ -115,13 +116,14 @@ def sla_breach_job(store: Store, pb: Playbook, now: dt.datetime, run_id: int) ->
     flagged: list[str] = []
     with store.uow() as uow:
         with uow.changing(actor=Actor.system(BREACH_JOB), now=now, rule=BREACH_RULE):
-            for model in (Lead, Contact):
+            for model in PEOPLE:
                 stmt = select(model).where(
                     model.sla_due_at.is_not(None), model.sla_due_at <= now,
                     model.sla_first_response_at.is_(None), model.sla_breached_at.is_(None),
                     model.merged_into_id.is_(None),
                 )
-                for person in list(uow.session.scalars(stmt.order_by(model.sla_due_at, model.id))):
+                found: list[Person] = list(uow.session.scalars(stmt.order_by(model.sla_due_at, model.id)))
+                for person in found:
                     flag_breach(uow, pb, person, "the breach check found no follow-up")
                     flagged.append(person.id)
         uow.commit()
@@ -161,13 +163,14 @@ def sla_report(uow: UnitOfWork, now: dt.datetime, *, since: dt.datetime | None =
     if state is not None and state not in ("met", "late", "breached", "open"):
         raise InvalidInput(f"unknown SLA state '{state}'; states: met, late, breached, open", "state")
     rows: list[SlaRow] = []
-    for model in (Lead, Contact):
+    for model in PEOPLE:
         stmt = select(model).where(model.sla_due_at.is_not(None), model.merged_into_id.is_(None))
         if since is not None:
             stmt = stmt.where(model.sla_due_at >= since)
         if until is not None:
             stmt = stmt.where(model.sla_due_at < until)
-        for p in uow.session.scalars(stmt):
+        people: list[Person] = list(uow.session.scalars(stmt))
+        for p in people:
             assert p.sla_due_at is not None
             row_state = sla_state(p.sla_due_at, p.sla_first_response_at, p.sla_breached_at, now)
             if state is not None and row_state != state:

@@ -24,6 +24,7 @@ from leadflow.store.models import Contact, Lead, OutboxEvent, Subscription
 from leadflow.store.uow import UnitOfWork
 
 Person = Lead | Contact
+PEOPLE: tuple[type[Lead] | type[Contact], ...] = (Lead, Contact)
 
 OPT_OUT_RULE = "w6-opt-out"
 TEMPORARY_RULE = "w6-30-day-opt-out"
@@ -160,7 +161,7 @@ def send_to_list(uow: UnitOfWork, pb: Playbook, list_name: str, kind: str, paylo
 def _people_with(uow: UnitOfWork, email: str) -> list[Person]:
     """Every live lead and contact with this address (an opt-out on any of them counts)."""
     people: list[Person] = []
-    for model in (Lead, Contact):
+    for model in PEOPLE:
         people += list(uow.session.scalars(
             select(model).where(model.email == email, model.merged_into_id.is_(None)).order_by(model.id)
         ))
@@ -173,9 +174,10 @@ def opt_out_end_job(store: Store, pb: Playbook, now: dt.datetime, run_id: int) -
     ended = 0
     with store.uow() as uow:
         with uow.changing(actor=Actor.system(OPT_OUT_END_JOB), now=now, rule=END_RULE):
-            for model in (Lead, Contact):
+            for model in PEOPLE:
                 stmt = select(model).where(model.opt_out_until.is_not(None), model.opt_out_until <= now)
-                for person in uow.session.scalars(stmt.order_by(model.id)):
+                due: list[Person] = list(uow.session.scalars(stmt.order_by(model.id)))
+                for person in due:
                     until = person.opt_out_until
                     uow.set_field(person, "opt_out_until", None, rule=END_RULE,
                                   why=f"the 30-day opt-out ended {until:%Y-%m-%d %H:%M} UTC (W6)")
