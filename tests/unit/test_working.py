@@ -7,6 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadflow.domain import working
 from leadflow.domain.working import SendFacts
@@ -152,3 +154,24 @@ def test_W7_attempts_time_out_after_21_days_in_the_status(legacy: Playbook) -> N
     assert not working.timed_out(timeout, "Attempt 2", entered + dt.timedelta(seconds=1), NOW)
     assert not working.timed_out(timeout, "Progressing", entered, NOW)
     assert working.timeout_statuses(legacy.working.status_timeouts) == {f"Attempt {i}" for i in range(1, 5)}
+
+
+@given(
+    kind=st.sampled_from(["newsletter", "security_notice", "marketing", "sales_sequence", "webcast_logistics",
+                          "trial_logistics", "purchase_receipt"]),
+    opt_out=st.booleans(),
+    days_left=st.one_of(st.none(), st.integers(min_value=-40, max_value=40)),
+    lists=st.frozensets(st.sampled_from(["newsletter", "security-notices"])),
+)
+def test_W6_no_opted_out_person_ever_gets_a_non_operational_email(
+    kind: str, opt_out: bool, days_left: int | None, lists: frozenset[str]
+) -> None:
+    pb = cached_playbook(None)
+    until = None if days_left is None else NOW + dt.timedelta(days=days_left)
+    facts = SendFacts(email="a@example.org", opt_out=opt_out, opt_out_until=until, lists=lists)
+    decision = working.may_send(pb, kind, facts, NOW)
+    opted_out = opt_out or (until is not None and until > NOW)
+    if decision.operational:
+        assert decision.allowed
+    elif opted_out:
+        assert not decision.allowed
