@@ -399,7 +399,8 @@ def find_working_issues(pb: Playbook) -> list[Issue]:
 
     issues: list[Issue] = []
     statuses = set(pb.status_names())
-    known_activities = {c.name for c in pb.channels} | set(pb.activity.types if pb.activity else [])
+    channels_and_s10 = {c.name for c in pb.channels} | set(pb.activity.types if pb.activity else [])
+    known_activities = channels_and_s10 | set(pb.working.activity_types)
 
     def move(path: str, sources: list[str], to: str, reason: str | None) -> None:
         if to not in statuses:
@@ -419,9 +420,14 @@ def find_working_issues(pb: Playbook) -> list[Issue]:
 
     def activity(path: str, name: str) -> None:
         if name not in known_activities:
-            issues.append((path, f"unknown activity type '{name}' (channels and activity.types)"))
+            where = "channels, activity.types and working.activity_types"
+            issues.append((path, f"unknown activity type '{name}' ({where})"))
 
     work = pb.working
+    issues += _duplicates("working.activity_types", work.activity_types, "activity type")
+    for j, name in enumerate(work.activity_types):
+        if name in channels_and_s10:
+            issues.append((f"working.activity_types[{j}]", f"'{name}' is a channel or an activity.types entry already"))
     issues += _duplicates("working.sequences.rules", [r.id for r in work.sequences.rules], "rule id")
     for i, rule in enumerate(work.sequences.rules):
         path = f"working.sequences.rules[{i}]"

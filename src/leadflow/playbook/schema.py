@@ -1189,6 +1189,7 @@ class WorkingDef(_Strict):
     W2's clean-up needs no section: it hands every status with `hand_to_queue: unless_in_active_sequence` to its
     queue when the record is in no active sequence."""
 
+    activity_types: list[RuleId] = []  # activities logged while working (calls, sequence steps), besides S10's
     sequences: SequencesDef = SequencesDef()
     sla: SlaWorkDef | None = None
     passing: PassingDef | None = None

@@ -37,7 +37,9 @@ BREACH_EVENT = "lead.sla_breached"
 
 
 def known_activity_types(pb: Playbook) -> set[str]:
-    return {c.name for c in pb.channels} | set(pb.activity.types if pb.activity else [])
+    """Channels, S10's activity types and the ones logged while working a lead."""
+    s10 = set(pb.activity.types if pb.activity else [])
+    return {c.name for c in pb.channels} | s10 | set(pb.working.activity_types)
 
 
 def log_activity(uow: UnitOfWork, pb: Playbook, person: Person, activity_type: str, actor: Actor,
