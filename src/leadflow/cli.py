@@ -707,6 +707,11 @@ from leadflow import cli_jobs  # noqa: E402  (jobs, scheduler, SDR views: their 
 cli_jobs.register(app)
 
 
+from leadflow.cli_work import register as _register_work  # noqa: E402  (W1-W7 commands and jobs)
+
+_register_work(app, lead_app)
+
+
 def main() -> None:
     try:
         app()

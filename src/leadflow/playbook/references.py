@@ -190,6 +190,7 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
                 issues.append((f"territory.public_sector.industries[{i}].countries[{j}]", f"unknown country '{text}'"))
     issues += _score_and_activity_issues(pb)
     issues += find_routing_issues(pb)
+    issues += find_working_issues(pb)
     return issues
 
 
@@ -389,4 +390,82 @@ def find_routing_issues(pb: Playbook) -> list[Issue]:
             for k, step in enumerate(off.owner):
                 if step.round_robin is not None and step.round_robin not in pools:
                     unknown(f"offboarding.rules[{i}].owner[{k}].round_robin", "pool", step.round_robin, pools)
+    return issues
+
+
+def find_working_issues(pb: Playbook) -> list[Issue]:
+    """W1-W7: the statuses, reasons, moves, activity types, roles and lists of `working` exist and are allowed."""
+    from leadflow.playbook.schema import USER_ROLES
+
+    issues: list[Issue] = []
+    statuses = set(pb.status_names())
+    channels_and_s10 = {c.name for c in pb.channels} | set(pb.activity.types if pb.activity else [])
+    known_activities = channels_and_s10 | set(pb.working.activity_types)
+
+    def move(path: str, sources: list[str], to: str, reason: str | None) -> None:
+        if to not in statuses:
+            issues.append((f"{path}.to", f"unknown status '{to}'"))
+            return
+        for j, name in enumerate(sources):
+            if name not in statuses:
+                issues.append((f"{path}.from[{j}]", f"unknown status '{name}'"))
+            elif to not in pb.allowed_targets(name):
+                issues.append((f"{path}.from[{j}]", f"{name} -> {to} is not an allowed transition"))
+        target = pb.status(to)
+        if target is not None:
+            if reason is not None and reason not in pb.reason_names(to):
+                issues.append((f"{path}.reason", f"unknown reason '{reason}' for status {to}"))
+            if reason is None and target.needs_reason:
+                issues.append((f"{path}.reason", f"status {to} needs a reason"))
+
+    def activity(path: str, name: str) -> None:
+        if name not in known_activities:
+            where = "channels, activity.types and working.activity_types"
+            issues.append((path, f"unknown activity type '{name}' ({where})"))
+
+    work = pb.working
+    issues += _duplicates("working.activity_types", work.activity_types, "activity type")
+    for j, name in enumerate(work.activity_types):
+        if name in channels_and_s10:
+            issues.append((f"working.activity_types[{j}]", f"'{name}' is a channel or an activity.types entry already"))
+    issues += _duplicates("working.sequences.rules", [r.id for r in work.sequences.rules], "rule id")
+    for i, rule in enumerate(work.sequences.rules):
+        path = f"working.sequences.rules[{i}]"
+        if rule.to is not None:
+            move(path, rule.from_, rule.to, rule.reason)
+        else:
+            for j, name in enumerate(rule.from_):
+                if name not in statuses:
+                    issues.append((f"{path}.from[{j}]", f"unknown status '{name}'"))
+    for event, name in work.sequences.activity_types.items():
+        activity(f"working.sequences.activity_types.{event}", name)
+    if work.sla is not None:
+        for j, name in enumerate(work.sla.follow_up_activities):
+            activity(f"working.sla.follow_up_activities[{j}]", name)
+    if work.passing is not None:
+        if work.passing.status not in statuses:
+            issues.append(("working.passing.status", f"unknown status '{work.passing.status}'"))
+        for j, role in enumerate(work.passing.owner_roles):
+            if role not in USER_ROLES:
+                issues.append((f"working.passing.owner_roles[{j}]", f"unknown role '{role}'"))
+    subs = work.subscriptions
+    issues += _duplicates("working.subscriptions.lists", subs.lists, "list")
+    issues += _duplicates("working.subscriptions.message_kinds", [k.name for k in subs.message_kinds], "message kind")
+    for i, ch in enumerate(pb.channels):
+        for j, name in enumerate(ch.subscribes_to):
+            if subs.lists and name not in subs.lists:
+                path = f"channels[{i}].subscribes_to[{j}]"
+                issues.append((path, f"unknown list '{name}' (working.subscriptions.lists)"))
+    for j, kind in enumerate(subs.message_kinds):
+        if kind.list is not None and kind.list not in subs.lists:
+            issues.append((f"working.subscriptions.message_kinds[{j}].list", f"unknown list '{kind.list}'"))
+    issues += _duplicates("working.status_timeouts", [t.id for t in work.status_timeouts], "rule id")
+    for i, timeout in enumerate(work.status_timeouts):
+        move(f"working.status_timeouts[{i}]", [], timeout.to, timeout.reason)
+        for j, name in enumerate(timeout.statuses):
+            path = f"working.status_timeouts[{i}].statuses[{j}]"
+            if name not in statuses:
+                issues.append((path, f"unknown status '{name}'"))
+            elif timeout.to in statuses and timeout.to not in pb.allowed_targets(name):
+                issues.append((path, f"{name} -> {timeout.to} is not an allowed transition"))
     return issues

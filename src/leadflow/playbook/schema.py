@@ -1177,6 +1177,135 @@ class WebhooksDef(_Strict):
         return issues
 
 
+# --------------------------------------------------------------------------- working leads (W1-W4, W6, W7)
+
+
+EngagementEventType = Literal["step_completed", "email_replied", "sequence_finished", "person_inactive"]
+
+
+class SequenceRuleDef(_Strict):
+    """W1: what an engagement event (from an Outreach-style tool) does to a person in `from`.
+
+    `step` limits a `step_completed` rule to that step (1 = the first). `after_days` defers the move: a
+    `sequence_finished` rule then fires that many days after the finish, if the person has still not replied
+    and is still in `from` (the `sequence-no-response` job). `finish_sequences` ends the person's running
+    sequences; `set_inactive` marks the person inactive (the Inactive checkbox of 002); `take_ownership` gives a
+    person a queue owns to the user who ran the step (an XDR working a lead owns it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    id: RuleId
+    description: str = ""
+    event: EngagementEventType
+    step: int | None = Field(default=None, ge=1)
+    from_: list[Name] = Field(default=[], alias="from")
+    to: Name | None = None
+    reason: Name | None = None
+    after_days: int = Field(default=0, ge=0)
+    finish_sequences: bool = False
+    set_inactive: bool = False
+    take_ownership: bool = False  # a person owned by a queue goes to the user who ran the step
+
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SequenceRuleDef:
+        if self.step is not None and self.event != "step_completed":
+            raise ValueError("step applies to step_completed rules only")
+        if self.take_ownership and self.event != "step_completed":
+            raise ValueError("take_ownership applies to step_completed rules only")
+        if self.after_days and self.event != "sequence_finished":
+            raise ValueError("after_days applies to sequence_finished rules only")
+        if self.to is not None and not self.from_:
+            raise ValueError("a rule that sets a status needs `from` (the statuses it moves)")
+        if self.to is None and not (self.finish_sequences or self.set_inactive):
+            raise ValueError("give `to`, finish_sequences or set_inactive: the rule must do something")
+        return self
+
+
+class SequencesDef(_Strict):
+    """W1: the engagement-event rules, checked in order; every rule whose event, step and status fit fires."""
+
+    rules: list[SequenceRuleDef] = []
+    # the activity types an event is recorded as (a step done by the owner is a follow-up, W3)
+    activity_types: dict[EngagementEventType, RuleId] = {
+        "step_completed": "sequence_step_completed",
+        "email_replied": "email_replied",
+        "sequence_finished": "sequence_finished",
+        "person_inactive": "person_inactive",
+    }
+
+
+class SlaWorkDef(_Strict):
+    """W3: which logged activities count as the first follow-up, and who hears of a breach."""
+
+    follow_up_activities: list[RuleId] = Field(min_length=1)
+    notify_owner: bool = True
+    notify_manager: bool = True
+
+
+class PassingDef(_Strict):
+    """W4: passing a qualified lead to sales. The reminder window is chosen per pass within [min, max] days."""
+
+    status: Name
+    owner_roles: list[Name] = Field(min_length=1)
+    remind_after_days: int = Field(default=3, ge=1)
+    min_days: int = Field(default=1, ge=1)
+    max_days: int = Field(default=7, ge=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> PassingDef:
+        if not self.min_days <= self.remind_after_days <= self.max_days:
+            window = f"[{self.min_days}, {self.max_days}]"
+            raise ValueError(f"remind_after_days {self.remind_after_days} is outside {window}")
+        return self
+
+
+class MessageKindDef(_Strict):
+    """W6: a kind of email to a person. Operational ones (a receipt, a trial or webcast confirmation) go even to
+    opted-out people; every other kind is withheld from them, and a list kind only goes to the list's members."""
+
+    name: RuleId
+    operational: bool = False
+    list: Name | None = None
+    description: str = ""
+
+
+class SubscriptionsDef(_Strict):
+    """W6: mailing lists, the message kinds and the temporary opt-out's length."""
+
+    lists: list[Name] = []
+    temporary_opt_out_days: int = Field(default=30, ge=1)
+    message_kinds: list[MessageKindDef] = []
+
+    def kind(self, name: str) -> MessageKindDef | None:
+        return next((k for k in self.message_kinds if k.name == name), None)
+
+
+class StatusTimeoutDef(_Strict):
+    """W7: a record that has stayed in one of `statuses` for `after_days` moves to `to` (the legacy cadence)."""
+
+    id: RuleId
+    description: str = ""
+    statuses: list[Name] = Field(min_length=1)
+    after_days: int = Field(ge=1)
+    to: Name
+    reason: Name | None = None
+
+
+class WorkingDef(_Strict):
+    """Working leads: sequences (W1), the SLA follow-up (W3), passing (W4), subscriptions (W6), timeouts (W7).
+    W2's clean-up needs no section: it hands every status with `hand_to_queue: unless_in_active_sequence` to its
+    queue when the record is in no active sequence."""
+
+    activity_types: list[RuleId] = []  # activities logged while working (calls, sequence steps), besides S10's
+    sequences: SequencesDef = SequencesDef()
+    sla: SlaWorkDef | None = None
+    passing: PassingDef | None = None
+    subscriptions: SubscriptionsDef = SubscriptionsDef()
+    status_timeouts: list[StatusTimeoutDef] = []
+
+
 # --------------------------------------------------------------------------- whole playbook
 
 
@@ -1211,6 +1340,9 @@ class Playbook(_Strict):
     territory: TerritoryDef = TerritoryDef()
     routing: RoutingDef | None = None
     webhooks: WebhooksDef = WebhooksDef()
+
+
+    working: WorkingDef = WorkingDef()
 
     @field_validator("statuses")
     @classmethod

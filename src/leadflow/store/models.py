@@ -617,6 +617,59 @@ class SegmentReview(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what applying it changed
 
 
+
+# --------------------------------------------------------------------------- working leads (W1, W4)
+
+
+class EngagementEvent(Base):
+    """One event from the sales engagement tool (W1), kept once per delivery (`event_key`), with what it did.
+    A rule that waits (a sequence finished without reply: Recycle seven days later) waits here: `pending_rule`
+    fires at `due_at` unless the person replied or moved on; `settled_at` says it was decided."""
+
+    __tablename__ = "engagement_events"
+    __table_args__ = (
+        Index("ix_engagement_events_subject", "subject_type", "subject_id", "occurred_at"),
+        Index("ix_engagement_events_pending", "settled_at", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("eng"))
+    event_key: Mapped[str] = mapped_column(String(300), unique=True)
+    type: Mapped[str] = mapped_column(String(30))
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    sequence_id: Mapped[str | None] = mapped_column(String(64))
+    enrollment_id: Mapped[str | None] = mapped_column(String(64))
+    step: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pending_rule: Mapped[str | None] = mapped_column(String(80))
+    due_at: Mapped[dt.datetime | None]
+    settled_at: Mapped[dt.datetime | None]
+
+
+class LeadPass(Base):
+    """A qualified lead passed to a sales owner (W4): who passed it, to whom, and when the passer is reminded
+    if the new owner has done nothing by then."""
+
+    __tablename__ = "lead_passes"
+    __table_args__ = (
+        Index("ix_lead_passes_subject", "subject_type", "subject_id"),
+        Index("ix_lead_passes_due", "reminded_at", "remind_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("pass"))
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    passed_by: Mapped[str] = mapped_column(String(120))
+    passed_to: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    passed_at: Mapped[dt.datetime]
+    remind_at: Mapped[dt.datetime]
+    acted_at: Mapped[dt.datetime | None]
+    reminded_at: Mapped[dt.datetime | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
 TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)
 
 
