@@ -499,7 +499,7 @@ def build_router(spec: Spec) -> APIRouter:
     @router.get("/count", response_model=CountOut, summary=f"Count {spec.path}")
     def count_records(params: Annotated[query, Query()], c: Annotated[Ctx, Depends(read)]) -> Any:  # type: ignore[valid-type]
         """How many records you may see match the filters (the same records a list shows)."""
-        stmt = _where(c, spec, params).with_only_columns(func.count()).order_by(None)
+        stmt = select(func.count()).select_from(_where(c, spec, params).subquery())
         return {"count": c.uow.session.scalar(stmt) or 0}
 
     @router.get("/export", response_class=PlainTextResponse, summary=f"Export {spec.path} as CSV",
