@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from builders import SETUP, a_lead, a_user, an_account, save
 from leadflow.api.app import create_app
 from leadflow.services.auth import create_token
 from leadflow.settings import Settings
 from leadflow.store.db import Store
 from leadflow.store.models import Activity, Contact, Lead, Opportunity, Task
-from builders import SETUP, a_lead, a_user, an_account, save
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 PS = "Public Sector"

@@ -74,9 +74,10 @@ def _python_type(column: Any, *, for_input: bool) -> tuple[Any, dict[str, Any]]:
     if isinstance(t, Date):
         return dt.date, {}
     if isinstance(t, Integer):
-        return int, ({"ge": -INT32, "le": INT32} if for_input else {})
+        # every integer a client may write is a count (employees, licenses, weights, capacities)
+        return int, ({"ge": 0, "le": INT32} if for_input else {})
     if isinstance(t, Numeric):
-        return float, ({"ge": -1e11, "le": 1e11, "allow_inf_nan": False} if for_input else {})
+        return float, ({"ge": -1e11, "le": 1e11, "allow_inf_nan": False} if for_input else {})  # amounts
     if isinstance(t, String):
         if not for_input:
             return str, {}
@@ -287,6 +288,7 @@ def _create_opportunity(c: Ctx, values: dict[str, Any]) -> Any:
     if values.get("close_date") is None:
         month = c.now.month - 1 + 9
         values["close_date"] = dt.date(c.now.year + month // 12, month % 12 + 1, min(c.now.day, 28))
+    _check_opportunity(c, None, values)
     return Opportunity(stage=OPPORTUNITY_START_STAGE, **values)
 
 
