@@ -4,10 +4,10 @@ ETag (a stale write is refused, never lost); every error status in one shape."""
 from __future__ import annotations
 
 import pytest
-from builders import a_lead, save
-
-from leadflow.store.models import Lead
 from tests.api.conftest import NOW
+
+from builders import a_lead, save
+from leadflow.store.models import Lead
 
 
 def _shape(answer, status: int, field: str | None = "unset") -> dict[str, object]:

@@ -244,8 +244,8 @@ def route(lead_id: Id, c: Annotated[Ctx, Depends(ctx("leads.route"))]) -> Any:
     c.uow.commit()
     owner = SubjectOut(type=result.owner.type, id=result.owner.id) if result.owner else None
     return RouteOut(id=lead.id, routed=result.routed, rule=result.rule, owner=owner, why=result.why,
-                    notify=list(result.notify), sla_due=result.sla_due, trace=to_json(
-                        [getattr(t, "__dict__", t) for t in result.trace]))
+                    notify=list(result.notify), sla_due=result.sla_due,
+                    trace=[{"rule": t.rule, "matched": t.matched, "why": t.why} for t in result.trace])
 
 
 class AssignIn(Strict):
