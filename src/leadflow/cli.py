@@ -111,6 +111,9 @@ def init(
         if demo:
             summary = seed_demo(store, pb, at)
             out.print(summary)
+        from leadflow.cli_api import first_admin_token
+
+        out.print(first_admin_token(store, at), markup=False)
 
 
 @app.command()
@@ -711,6 +714,11 @@ def lead_assign(
         owner = assign_lead(uow, pb, lead, to, who, parse_now(now), actor_is_admin=admin)
         uow.commit()
     out.print(f"{lead_id}: owner {owner.type}:{owner.id}", markup=False)
+
+
+from leadflow.cli_api import register as _register_api  # noqa: E402  (API commands: user token, playbook activate)
+
+_register_api(app, user_app, playbook_app)
 
 
 def main() -> None:
