@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from leadflow import __version__
 from leadflow.api import actions, auth, errors, playbooks, records
+from leadflow.api.deps import Gates
 from leadflow.playbook.load import cached_playbook
 from leadflow.settings import Settings, get_settings
 from leadflow.store.db import Store
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = store
     app.state.playbook = playbook
     app.state.clock = _utc_now
+    app.state.gates = Gates(store)
     errors.install(app)
 
     @app.get("/health", tags=["ops"])

@@ -7,10 +7,11 @@ role has that permission (playbook `permissions.roles`), otherwise 403; no valid
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -31,9 +32,46 @@ def get_store(request: Request) -> Store:
     return store
 
 
-def get_uow(request: Request) -> Iterator[UnitOfWork]:
-    """One unit of work per request; leaving it without commit rolls back."""
-    with get_store(request).uow() as uow:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Gates:
+    """Where requests wait for the database: in the event loop, never in a worker thread.
+
+    A request's unit of work is opened in one worker thread and used in another (FastAPI runs each sync
+    dependency and the endpoint as separate thread-pool calls). If requests waited for a pooled connection
+    or for SQLite's single write lock inside threads, they could fill the thread pool while the request that
+    holds the connection or the lock waits for a thread to finish: everything stalls. So at most `pooled`
+    requests hold a connection at once (below the engine's pool size), and on SQLite one writer at a time.
+    """
+
+    def __init__(self, store: Store) -> None:
+        pool_size = getattr(store.engine.pool, "size", lambda: 5)()
+        overflow = max(0, getattr(store.engine.pool, "_max_overflow", 0))
+        self.pooled = anyio.Semaphore(max(1, pool_size + overflow - 1))
+        self.writer = anyio.Semaphore(1) if store.engine.dialect.name == "sqlite" else None
+
+
+async def gate(request: Request) -> AsyncIterator[None]:
+    gates: Gates = request.app.state.gates
+    writer = gates.writer if request.method not in SAFE_METHODS else None
+    if writer is not None:
+        await writer.acquire()
+    try:
+        async with gates.pooled:
+            yield
+    finally:
+        if writer is not None:
+            writer.release()
+
+
+def get_uow(request: Request, _: Annotated[None, Depends(gate)]) -> Iterator[UnitOfWork]:
+    """One unit of work per request; leaving it without commit rolls back. A request that may write declares
+    it first, so that concurrent writers queue on SQLite rather than fail."""
+    store = get_store(request)
+    with store.uow() as uow:
+        if request.method not in SAFE_METHODS:
+            store.writing(uow)
         yield uow
 
 
