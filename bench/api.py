@@ -3,7 +3,8 @@
 For each store (SQLite in a temp file; PostgreSQL when LEADFLOW_BENCH_POSTGRES_URL or LEADFLOW_TEST_POSTGRES_URL
 is set, in a throw-away database) the demo organisation is loaded (`leadflow init`'s), an admin API token made,
 and `leadflow serve`'s app started with uvicorn (one worker) on 127.0.0.1. `wrk -c32 -t2 -d10s --latency`
-then POSTs a Contact Us person (a new email every request, Bearer token, JSON) to /intake/contact_us: the whole
+then POSTs a Contact Us person (a new person at a new company every request, Bearer token, JSON) to
+/intake/contact_us: the whole
 pipeline (normalise, spam, duplicates, match, score, route, history, outbox) and one commit per request.
 Beside it, in the same run, a bare FastAPI endpoint that echoes the same JSON payload (one worker, same wrk
 flags) is the framework ceiling. Each figure is the median of 3 runs; non-2xx answers are counted and must be 0.
@@ -65,9 +66,9 @@ wrk.headers["Authorization"] = "Bearer TOKEN"
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"first_name":"Bench","last_name":"Person%d","email":"bench.%s.%d.%d@company%d.example",' ..
-    '"company":"Company %d","country":"Germany","title":"Engineer","phone":"+49 30 1234567"}',
-    counter, run, tid, counter, counter %% 97, counter %% 97)
+    '{"first_name":"Bench","last_name":"Person%d","email":"bench@company-%s-%d-%d.example",' ..
+    '"company":"Company %s %d %d","country":"Germany","title":"Engineer","phone":"+49 30 1234567"}',
+    counter, run, tid, counter, run, tid, counter)
   return wrk.format(nil, nil, nil, body)
 end
 """
@@ -132,8 +133,8 @@ def run_wrk(port: int, token: str, duration: int, tag: str, path: str = "/intake
     lua = LUA if path.startswith("/intake") else AUTH_ONLY_LUA
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua.replace("TOKEN", token).replace("%%", "%"))
-    cmd = [WRK, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "60s", "--latency", "-s", script.name,
-           f"http://127.0.0.1:{port}{path}", "--", tag]
+    cmd = [WRK, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "60s", "--latency",
+           "-s", script.name, f"http://127.0.0.1:{port}{path}", "--", tag]
     result = subprocess.run(cmd, capture_output=True, text=True, check=True)
     Path(script.name).unlink()
     text = result.stdout

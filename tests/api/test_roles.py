@@ -123,6 +123,10 @@ def test_R10_only_admins_may_assign_to_the_sales_admin_user(api) -> None:
     assert refused.status_code == 403 and "admins" in refused.json()["detail"]
     assert api.post("ops", "/leads/ld/assign", json={"owner_id": "sales-admin"}).status_code == 403
     assert api.post("admin", "/leads/ld/assign", json={"owner_id": "sales-admin"}).json()["id"] == "sales-admin"
+    # accounts too: the owner may give an account away, but not to Sales Admin
+    refused = _owner(api, "ae", "acc", "sales-admin")
+    assert refused.status_code == 403 and "R10" in refused.json()["detail"]
+    assert _owner(api, "admin", "acc", "sales-admin").status_code == 200
 
 
 # ---- P1: contact owner derived from the account

@@ -34,18 +34,8 @@ def test_A2_every_operation_answers_within_its_schema_and_never_500(api: Any) ->
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         operations += 1
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=SLOW.get(label, EXAMPLES), deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            response = case.call_and_validate(headers=headers, checks=CHECKS)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            if response.status_code == 401 and label != "POST /auth/login":
-                unauthenticated.append(label)
-
         try:
-            run()
+            _exercise(operation, label, headers, statuses, unauthenticated)
         except Exception as exc:  # collect every operation's failure, then report them all
             failures.append(f"{label}: {str(exc)[:600]}")
     assert operations > 40
@@ -53,3 +43,19 @@ def test_A2_every_operation_answers_within_its_schema_and_never_500(api: Any) ->
     assert not unauthenticated, unauthenticated  # every call but a failed login was authenticated
     assert statuses.get(200, 0) + statuses.get(201, 0) > operations, statuses  # and most got through
     assert not failures, "\n\n".join(failures)
+
+
+def _exercise(operation: Any, label: str, headers: dict[str, str], statuses: dict[int, int],
+              unauthenticated: list[str]) -> None:
+    """Hypothesis drives one operation: each generated case is called and its answer checked."""
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=SLOW.get(label, EXAMPLES), deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def run(case: Any) -> None:
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        if response.status_code == 401 and label != "POST /auth/login":
+            unauthenticated.append(label)
+
+    run()

@@ -87,8 +87,11 @@ def may_change_account_owner(pb: Playbook, who: Principal, account: AccountFacts
     if who.role in rules.own_region_roles:
         if who.region is not None and who.region == account.region:
             return Verdict(True, f"a {who.role} may change owners within their region {who.region} (P2)")
-        return Verdict(False, f"a {who.role} may change owners only within their region "
-                              f"({who.region or 'none'}); the account is in {account.region or 'no region'} (P2)")
+        return Verdict(
+            False,
+            f"a {who.role} may change owners only within their region "
+            f"({who.region or 'none'}); the account is in {account.region or 'no region'} (P2)",
+        )
     failed: list[str] = []
     for condition in rules.others_require:
         if condition == "no_parent" and account.parent_id is not None:
@@ -98,8 +101,9 @@ def may_change_account_owner(pb: Playbook, who: Principal, account: AccountFacts
         elif condition == "datafox_employees" and not account.employees_datafox:
             failed.append("the account has no DataFox employee count")
         elif condition == "same_segment" and (who.segment is None or who.segment != account.segment):
-            failed.append(f"the account's segment {account.segment or 'none'} is not the one you work "
-                          f"({who.segment or 'none'})")
+            failed.append(
+                f"the account's segment {account.segment or 'none'} is not the one you work ({who.segment or 'none'})"
+            )
     if failed:
         return Verdict(False, "; ".join(failed) + " (P2)")
     return Verdict(True, "no parent, your region, a DataFox employee count and your segment (P2)")

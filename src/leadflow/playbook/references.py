@@ -201,11 +201,17 @@ def _permission_issues(pb: Playbook) -> list[Issue]:
     issues: list[Issue] = []
     for i, rule in enumerate(pb.permissions.contact_owner):
         path = f"permissions.contact_owner[{i}]"
-        issues += [(f"{path}.segments", f"unknown segment '{s}' (segments: {', '.join(sorted(segments))})")
-                   for s in rule.segments if s not in segments]
+        issues += [
+            (f"{path}.segments", f"unknown segment '{s}' (segments: {', '.join(sorted(segments))})")
+            for s in rule.segments
+            if s not in segments
+        ]
         for key, names in (("account_types", rule.account_types), ("not_account_types", rule.not_account_types)):
-            issues += [(f"{path}.{key}", f"unknown account type '{t}' (types: {', '.join(sorted(types))})")
-                       for t in names if t not in types]
+            issues += [
+                (f"{path}.{key}", f"unknown account type '{t}' (types: {', '.join(sorted(types))})")
+                for t in names
+                if t not in types
+            ]
     return issues
 
 

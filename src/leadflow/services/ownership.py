@@ -18,7 +18,7 @@ from leadflow.domain.records import Actor
 from leadflow.errors import NotPermitted
 from leadflow.playbook.schema import Playbook
 from leadflow.services.accounts import change_owner
-from leadflow.store.models import Account, Contact
+from leadflow.store.models import Account, Contact, User
 from leadflow.store.uow import UnitOfWork
 
 P1_RULE = "contact-owner"
@@ -33,6 +33,10 @@ def change_account_owner(
                                         employees_datafox=account.employees_datafox))
     if not verdict.allowed and not who.admin:
         raise NotPermitted(f"{who.user_id} may not change this account's owner: {verdict.why}", "owner_id")
+    target = uow.session.get(User, new_owner_id)
+    if target is not None and target.role == pb.default_owner_role and not who.admin:
+        raise NotPermitted(f"only admins may assign an account to the {pb.default_owner_role} user (R10)",
+                           "owner_id")
     previous = account.owner_id
     actor = Actor.user(who.user_id)
     change_owner(uow, pb, account, new_owner_id, actor, now)
