@@ -5,11 +5,13 @@ The operations are driven one by one with Hypothesis' `@given` rather than `@sch
 each runs against the `api` fixture's real store on SQLite and PostgreSQL alike.
 """
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 from typing import Any
 
 import schemathesis
+from api_world import api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (

@@ -1,8 +1,10 @@
 """P5: every endpoint but /health (and the webhook receiver) needs a live API token; passwords are argon2."""
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 import pytest
+from api_world import api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 from sqlalchemy import select
 
 from leadflow.services.auth import set_password

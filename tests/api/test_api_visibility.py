@@ -1,12 +1,14 @@
 """P4, P5: Public Sector records are seen only by that team and permitted staff, in every listing path;
 a reseller (read_scope own) sees only what it owns."""
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 import csv
 import io
 
 import pytest
+from api_world import api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 
 HIDDEN = {"leads": "ld-ps", "contacts": "ct-ps", "accounts": "acc-ps", "opportunities": "opp-ps",
           "activities": "act-ps", "tasks": "tsk-ps"}

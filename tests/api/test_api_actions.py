@@ -1,10 +1,12 @@
 """A2: every action over HTTP (transition, merge, route, explain, simulate, deactivate, jobs) and playbook
 versions: validated, stored with author and time, activated atomically, the old one kept and restorable."""
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 from pathlib import Path
 
+from api_world import api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 from sqlalchemy import select
 
 from leadflow.playbook.load import default_playbook_path
@@ -121,7 +123,7 @@ def _without_role(text: str, role: str) -> str:
 
 
 def test_A2_init_stores_the_playbook_version(store, tmp_path: Path) -> None:
-    from tests.api.conftest import NOW
+    from api_world import NOW
 
     from leadflow.services.playbooks import active_playbook
     from leadflow.services.setup import initialise, read_playbook

@@ -1,10 +1,11 @@
 """A2: every record of D1 over HTTP: list with filters, cursor pages and sorting; get; create; update with
 ETag (a stale write is refused, never lost); every error status in one shape."""
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 import pytest
-from tests.api.conftest import NOW
+from api_world import NOW, api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 
 from builders import a_lead, save
 from leadflow.store.models import Lead

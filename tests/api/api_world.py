@@ -1,4 +1,6 @@
-"""An API over a real store (SQLite and PostgreSQL), a small organisation with every role, and their tokens."""
+"""The API test world: a real store (SQLite and PostgreSQL), a small organisation with every role, and
+their tokens. Test modules import the `api` fixture from here (a conftest.py here would shadow the root one
+for `from conftest import ...`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """P1-P3, P5, R10: what each role may read and change, from the playbook's `permissions` data."""
 
+# ruff: noqa: F811
 from __future__ import annotations
 
 import pytest
+from api_world import NOW, api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 from sqlalchemy import select
-from tests.api.conftest import NOW
 
 from builders import SETUP
 from leadflow.playbook.load import cached_playbook
