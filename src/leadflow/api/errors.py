@@ -7,6 +7,7 @@ The status says what kind: 401 no valid token, 403 not permitted, 404 not found 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,7 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def _field(loc: tuple[int | str, ...] | list[int | str]) -> str | None:
+def _field(loc: Any) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
 
