@@ -118,6 +118,9 @@ def init(
         if demo:
             summary = seed_demo(store, pb, at)
             out.print(summary)
+        from leadflow.cli_api import first_admin_token
+
+        out.print(first_admin_token(store, at), markup=False)
 
 
 @app.command()
@@ -710,6 +713,11 @@ cli_jobs.register(app)
 from leadflow.cli_work import register as _register_work  # noqa: E402  (W1-W7 commands and jobs)
 
 _register_work(app, lead_app)
+
+
+from leadflow.cli_api import register as _register_api  # noqa: E402  (API commands: user token, playbook activate)
+
+_register_api(app, user_app, playbook_app)
 
 
 def main() -> None:

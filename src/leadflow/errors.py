@@ -70,3 +70,15 @@ class UnrecordedChange(LeadflowError):
 
 class InvalidInput(LeadflowError):
     """An input value is missing or malformed."""
+
+
+class NotPermitted(InvalidInput):
+    """The acting user's role or the ownership rules (P2-P5, R10) do not allow this change."""
+
+    status_code = 403
+
+
+class Conflict(LeadflowError):
+    """The change conflicts with what is stored: a duplicate, or a stale write (the record changed since read)."""
+
+    status_code = 409

@@ -1,25 +1,34 @@
-"""The FastAPI application: health now; the API proper is added resource by resource."""
+"""The FastAPI application: health, then the API proper (auth, records, actions, playbooks)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from leadflow import __version__
+from leadflow.api import actions, auth, errors, playbooks, records
+from leadflow.api.deps import Gates
 from leadflow.api.webhooks import router as webhooks_router
-from leadflow.errors import LeadflowError
 from leadflow.playbook.load import cached_playbook
 from leadflow.settings import Settings, get_settings
 from leadflow.store.db import Store
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app for one store and playbook (taken from the environment by default)."""
+    """Build the app for one store and playbook (taken from the environment by default).
+
+    The playbook in force is the database's active version (`leadflow init`, `POST /playbooks`); the
+    configured file is used only while the database holds none.
+    """
     settings = settings or get_settings()
     store = Store(settings.database_url)
     playbook = cached_playbook(settings.playbook)
@@ -30,14 +39,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.dispose()
 
     app = FastAPI(
-        title="leadflow", version=__version__, description="Lead lifecycle and routing engine.", lifespan=lifespan
+        title="leadflow", version=__version__, description="Lead lifecycle and routing engine. Every endpoint "
+        "but /health and the webhook receiver needs `Authorization: Bearer <API token>`.", lifespan=lifespan
     )
     app.state.store = store
     app.state.playbook = playbook
-
-    @app.exception_handler(LeadflowError)
-    async def _refusal(request: Request, exc: LeadflowError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+    app.state.clock = _utc_now
+    app.state.gates = Gates(store)
+    errors.install(app)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:
@@ -48,4 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "database": store.engine.dialect.name}
 
     app.include_router(webhooks_router)  # signed per source (I2); not behind the API's tokens
+    app.include_router(auth.router)
+    app.include_router(actions.router)
+    for router in records.routers():
+        app.include_router(router)
+    app.include_router(playbooks.router)
     return app

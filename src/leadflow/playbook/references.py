@@ -191,6 +191,28 @@ def find_reference_issues(pb: Playbook) -> list[Issue]:
     issues += _score_and_activity_issues(pb)
     issues += find_routing_issues(pb)
     issues += find_working_issues(pb)
+    issues += _permission_issues(pb)
+    return issues
+
+
+def _permission_issues(pb: Playbook) -> list[Issue]:
+    """P1's contact-owner table names segments and account types of this playbook."""
+    segments = set(pb.segmentation.names())
+    types = set(pb.account_types)
+    issues: list[Issue] = []
+    for i, rule in enumerate(pb.permissions.contact_owner):
+        path = f"permissions.contact_owner[{i}]"
+        issues += [
+            (f"{path}.segments", f"unknown segment '{s}' (segments: {', '.join(sorted(segments))})")
+            for s in rule.segments
+            if s not in segments
+        ]
+        for key, names in (("account_types", rule.account_types), ("not_account_types", rule.not_account_types)):
+            issues += [
+                (f"{path}.{key}", f"unknown account type '{t}' (types: {', '.join(sorted(types))})")
+                for t in names
+                if t not in types
+            ]
     return issues
 
 

@@ -1306,6 +1306,145 @@ class WorkingDef(_Strict):
     status_timeouts: list[StatusTimeoutDef] = []
 
 
+# --------------------------------------------------------------------------- permissions (P1-P5)
+
+# What a role may do through the API; `*` is everything. Reading a kind of record is `<records>.read`,
+# changing it `<records>.write`; the others name one action each.
+PERMISSIONS = (
+    "*",
+    "leads.read",
+    "leads.write",
+    "contacts.read",
+    "contacts.write",
+    "accounts.read",
+    "accounts.write",
+    "opportunities.read",
+    "opportunities.write",
+    "users.read",
+    "users.write",
+    "queues.read",
+    "queues.write",
+    "activities.read",
+    "activities.write",
+    "tasks.read",
+    "tasks.write",
+    "intake",
+    "leads.transition",
+    "leads.merge",
+    "leads.route",
+    "leads.assign",
+    "accounts.owner",
+    "simulate",
+    "users.deactivate",
+    "jobs.run",
+    "playbook.read",
+    "playbook.activate",
+    "tokens.manage",
+    "public_sector.view",
+)
+Permission = Literal[
+    "*",
+    "leads.read",
+    "leads.write",
+    "contacts.read",
+    "contacts.write",
+    "accounts.read",
+    "accounts.write",
+    "opportunities.read",
+    "opportunities.write",
+    "users.read",
+    "users.write",
+    "queues.read",
+    "queues.write",
+    "activities.read",
+    "activities.write",
+    "tasks.read",
+    "tasks.write",
+    "intake",
+    "leads.transition",
+    "leads.merge",
+    "leads.route",
+    "leads.assign",
+    "accounts.owner",
+    "simulate",
+    "users.deactivate",
+    "jobs.run",
+    "playbook.read",
+    "playbook.activate",
+    "tokens.manage",
+    "public_sector.view",
+]
+AccountOwnerCondition = Literal["no_parent", "same_region", "datafox_employees", "same_segment"]
+ContactOwnerSource = Literal["sdr_assigned", "bdr_assigned", "owner"]
+
+
+class RoleDef(_Strict):
+    """One D2 role: what it may do, and whether it sees every record or only its own (P5)."""
+
+    name: Name
+    permissions: list[Permission] = []
+    read_scope: Literal["all", "own"] = "all"
+
+    @field_validator("name")
+    @classmethod
+    def _known_role(cls, name: str) -> str:
+        if name not in USER_ROLES:
+            raise ValueError(f"unknown role '{name}'; roles: {', '.join(USER_ROLES)}")
+        return name
+
+
+class AccountOwnerChangeDef(_Strict):
+    """P2: who may change an account's owner, and who is told."""
+
+    owner_may_give_away: bool = True
+    any_account_roles: list[Name] = []  # e.g. RD, Admin: any account
+    own_region_roles: list[Name] = []  # e.g. Team Lead: accounts of their region
+    # anyone else (with `accounts.owner`) only when every one of these holds
+    others_require: list[AccountOwnerCondition] = ["no_parent", "same_region", "datafox_employees", "same_segment"]
+    notify_owners: bool = True  # a change by a non-admin notifies the previous and the new owner
+
+
+class ContactOwnerRuleDef(_Strict):
+    """P1: one line of the contact-owner table; the first line whose conditions hold decides, and the
+    first of `owner`'s account fields that is set is the contact's owner."""
+
+    description: str = ""
+    segments: list[Name] = []  # the account's segment is one of these (empty: any)
+    account_types: list[Name] = []  # the account's type is one of these (empty: any)
+    not_account_types: list[Name] = []
+    owner: list[ContactOwnerSource] = Field(min_length=1)
+
+
+class PermissionsDef(_Strict):
+    """Roles and visibility (P1-P5): what each role may see and change, as data."""
+
+    admin_roles: list[Name] = ["Admin"]  # "admins" of P2 and R10
+    # P4: records owned by a member of these teams are seen only by these teams and `public_sector.view`
+    public_sector_teams: list[Name] = []
+    roles: list[RoleDef] = [RoleDef(name="Admin", permissions=["*"])]
+    account_owner_change: AccountOwnerChangeDef = AccountOwnerChangeDef()
+    contact_owner: list[ContactOwnerRuleDef] = []
+
+    @model_validator(mode="after")
+    def _roles_once(self) -> PermissionsDef:
+        names = [r.name for r in self.roles]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"roles listed twice: {', '.join(twice)}")
+        for where, listed in (
+            ("admin_roles", self.admin_roles),
+            ("account_owner_change.any_account_roles", self.account_owner_change.any_account_roles),
+            ("account_owner_change.own_region_roles", self.account_owner_change.own_region_roles),
+        ):
+            unknown = [n for n in listed if n not in USER_ROLES]
+            if unknown:
+                raise ValueError(f"{where}: unknown role(s) {', '.join(unknown)}; roles: {', '.join(USER_ROLES)}")
+        return self
+
+    def role(self, name: str) -> RoleDef | None:
+        return next((r for r in self.roles if r.name == name), None)
+
+
 # --------------------------------------------------------------------------- whole playbook
 
 
@@ -1343,6 +1482,9 @@ class Playbook(_Strict):
 
 
     working: WorkingDef = WorkingDef()
+
+
+    permissions: PermissionsDef = PermissionsDef()
 
     @field_validator("statuses")
     @classmethod

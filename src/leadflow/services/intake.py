@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select
 
 from leadflow.domain import lifecycle
-from leadflow.domain.matching import AccountIndex, LeadRow, Match
+from leadflow.domain.matching import AccountIndex, Decision, LeadRow, Match
 from leadflow.domain.normalise import (
     email_domain,
     is_free_mail,
@@ -128,12 +128,16 @@ class IntakeEnv:
 
     def match(self, lead: LeadRow) -> Match | None:
         """The lead's account (M2) against every account this transaction can see."""
+        return self.decide(lead).match
+
+    def decide(self, lead: LeadRow) -> Decision:
+        """As `match`, with the reason when there is no match."""
         if not self._shared:
-            return self._private_index().match(lead)
+            return self._private_index().decide(lead)
         engine = self._uow.session.get_bind()
         assert isinstance(engine, Engine)
         with shared_index(engine, self.pb).current() as index:
-            return index.match(lead)
+            return index.decide(lead)
 
     def accounts_changed(self) -> None:
         self._shared = False

@@ -2,7 +2,8 @@
 
 P3: a lead's owner may be changed to the matched account's owner, or by the lead's current owner.
 R10: the default owner user (Sales Admin, the playbook's `default_owner_role`) may be assigned by hand only
-by admins. A refusal raises `InvalidInput` (field `owner`) and changes nothing; a change is recorded in
+by admins. A refusal raises `NotPermitted` (an `InvalidInput`, HTTP 403, field `owner`) and changes nothing;
+a change is recorded in
 history under the rule `manual-reassignment` and notifies the new owner through the outbox.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from leadflow.domain.records import Actor, Owner
-from leadflow.errors import InvalidInput
+from leadflow.errors import InvalidInput, NotPermitted
 from leadflow.playbook.schema import Playbook
 from leadflow.services.lifecycle import owner_of, set_owner
 from leadflow.store.models import Account, Lead, User
@@ -42,7 +43,7 @@ def assign_lead(
         return new  # nothing to change
     if target.role == pb.default_owner_role:
         if not actor_is_admin:
-            raise InvalidInput(f"only admins may assign a lead to the {pb.default_owner_role} user (R10)", "owner")
+            raise NotPermitted(f"only admins may assign a lead to the {pb.default_owner_role} user (R10)", "owner")
         why = f"assigned by admin {actor.id} to the {pb.default_owner_role} user (R10)"
     else:
         account = uow.session.get(Account, lead.matched_account_id) if lead.matched_account_id else None
@@ -53,7 +54,7 @@ def assign_lead(
         elif by_current_owner:
             why = f"handed on by the current owner {actor.id} (P3)"
         else:
-            raise InvalidInput(
+            raise NotPermitted(
                 "a lead's owner may change only to the matched account's owner, or by the current owner (P3)",
                 "owner",
             )

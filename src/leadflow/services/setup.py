@@ -38,8 +38,10 @@ def install_playbook(uow: UnitOfWork, pb: Playbook, text: str, source: str, now:
     session.execute(update(PlaybookVersion).values(active=False))
     if existing is not None:
         existing.active = True
+        existing.activated_at = now
     else:
-        session.add(PlaybookVersion(name=pb.name, sha256=digest, source=source, text=text, loaded_at=now, active=True))
+        session.add(PlaybookVersion(name=pb.name, sha256=digest, source=source, text=text, loaded_at=now, active=True,
+                                    activated_at=now))
     return True
 
 

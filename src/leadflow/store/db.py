@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadflow.store.uow import UnitOfWork
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Execution option of a session's connection that is going to write (see `_sqlite_begin`, `Store.writing`).
+WRITE_OPTION = "leadflow_write"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
@@ -33,7 +35,11 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A transaction that will write takes the write lock at BEGIN (IMMEDIATE): two deferred transactions that
+    # both read and then write would deadlock, and SQLite answers that with "database is locked" at once
+    # instead of waiting (busy_timeout covers only waits that cannot deadlock).
+    immediate = connection.get_execution_options().get(WRITE_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -92,6 +98,12 @@ class Store:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
+
+    @staticmethod
+    def writing(uow: UnitOfWork) -> None:
+        """Declare, before its first statement, that this unit of work will write (SQLite: BEGIN IMMEDIATE, so
+        concurrent writers queue for the lock instead of failing; no effect on PostgreSQL)."""
+        uow.session.connection(execution_options={WRITE_OPTION: True})
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -530,6 +530,9 @@ class PlaybookVersion(Base):
     text: Mapped[str] = mapped_column(Text)
     loaded_at: Mapped[dt.datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # who stored this version and when it last took effect (API: playbook activate / restore)
+    author: Mapped[str | None] = mapped_column(String(120))
+    activated_at: Mapped[dt.datetime | None]
 
 
 class Meta(Base):
@@ -668,6 +671,33 @@ class LeadPass(Base):
     acted_at: Mapped[dt.datetime | None]
     reminded_at: Mapped[dt.datetime | None]
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------- API: authentication (P5)
+
+
+class ApiToken(Base):
+    """A per-user API token (P5): only its SHA-256 is kept, so it is shown once and can only be revoked."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("tok"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(120))
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class UserPassword(Base):
+    """A user's argon2 password hash, apart from the user record so it never enters field history."""
+
+    __tablename__ = "user_passwords"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime]
 
 
 TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)
