@@ -411,3 +411,38 @@ def test_I2_a_body_that_is_not_utf8_is_400_and_writes_nothing(client: TestClient
     body = json.dumps(form()).encode("utf-16")
     status, error = refused(client, store, "forms", body, signed(body))
     assert (status, error["field"]) == (400, "(body)")
+
+
+# --------------------------------------------------------------------------- the engagement tool (W1)
+
+
+def test_W1_engagement_tool_events_arrive_signed_through_the_webhook_receiver(
+    client: TestClient, store: Store, playbook: Playbook
+) -> None:
+    """Outreach posts sequence events to /webhooks/engagement: the first step done moves an MQL to Accepted,
+    in the receiver's transaction; the same delivery again is answered from its receipt."""
+    from builders import SETUP, a_lead, a_user, save
+    from leadflow.services.sequences import create_sequence
+
+    secret = "engagement-secret-0123456789"
+    set_secret(store, playbook, "engagement", secret, NOW)
+    with store.uow() as uow:
+        save(uow, NOW, a_user(id="sdr1", role="SDR"),
+             a_lead(id="l-seq", email="mia@acme.de", status="MQL", owner_type="user", owner_id="sdr1"))
+    with store.uow() as uow:
+        sequence_id = create_sequence(uow, "MQL follow-up", ["email", "call", "email"], SETUP, NOW).id
+        uow.commit()
+    event = {"type": "step_completed", "email": "mia@acme.de", "sequence_id": sequence_id, "step": 1,
+             "occurred_at": "2026-03-02T14:30:00Z", "actor_id": "sdr1"}
+    body = encode(event)
+    first = post(client, "engagement", body, signed(body, "ev-1", secret))
+    assert first.status_code == 200, first.text
+    assert first.json()["result"]["status"] == "Accepted"
+    again = post(client, "engagement", body, signed(body, "ev-1", secret))
+    assert again.status_code == 200 and again.headers.get("X-Leadflow-Replayed") == "true"
+    with store.uow() as uow:
+        lead = uow.get(Lead, "l-seq")
+        assert lead.status == "Accepted"
+        assert any(h.field == "status" and h.rule == "w1-first-step-accepted" for h in uow.history("lead", "l-seq"))
+    unsigned = post(client, "engagement", body, signed(body, "ev-2", "wrong-secret-0123456789"))
+    assert unsigned.status_code == 401

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from leadflow import __version__
-from leadflow.api import actions, auth, errors, playbooks, records
+from leadflow.api import actions, auth, errors, playbooks, records, working
 from leadflow.api.deps import Gates
 from leadflow.api.webhooks import router as webhooks_router
 from leadflow.playbook.load import cached_playbook
@@ -62,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in records.routers():
         app.include_router(router)
     app.include_router(playbooks.router)
+    app.include_router(working.router)
     return app

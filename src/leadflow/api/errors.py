@@ -42,6 +42,13 @@ def body(status: int, field: str | None, detail: str) -> JSONResponse:
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorOut, "description": CODES[status]} for status in (401, 403, 404, 409, 422)
 }
+# For routes whose success is not JSON (a CSV export): FastAPI would document a `model` under the route's own
+# media type, but errors are always JSON, so they are named here with their content type.
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"description": CODES[status],
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+    for status in (401, 403, 404, 409, 422)
+}
 
 
 def _field(loc: Any) -> str | None:

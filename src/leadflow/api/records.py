@@ -26,7 +26,7 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, Numeric, String, 
 from sqlalchemy.orm import InstrumentedAttribute
 
 from leadflow.api.deps import Ctx, ctx
-from leadflow.api.errors import ERROR_RESPONSES
+from leadflow.api.errors import ERROR_RESPONSES, JSON_ERROR_RESPONSES
 from leadflow.domain.normalise import normalise_email, website_domain
 from leadflow.errors import Conflict, InvalidInput, LeadflowError, NotFound
 from leadflow.playbook.schema import USER_ROLES
@@ -505,7 +505,7 @@ def build_router(spec: Spec) -> APIRouter:
         return {"count": c.uow.session.scalar(stmt) or 0}
 
     @router.get("/export", response_class=PlainTextResponse, summary=f"Export {spec.path} as CSV",
-                responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+                responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **JSON_ERROR_RESPONSES})
     def export_records(params: Annotated[query, Query()], c: Annotated[Ctx, Depends(read)]) -> Response:  # type: ignore[valid-type]
         """Every record you may see that matches the filters, as CSV (cells safe from formula injection)."""
         names = list(_columns(model))

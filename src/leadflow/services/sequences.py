@@ -211,43 +211,50 @@ def _enrollment(uow: UnitOfWork, person: Person, data: EngagementEventIn, occurr
 
 
 def handle_engagement_event(store: Store, pb: Playbook, payload: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """W1: apply one engagement-tool event (see the module's docstring); returns what it did, with why."""
+    """W1: apply one engagement-tool event (see the module's docstring) and commit; returns what it did, with why."""
+    with store.uow() as uow:
+        outcome = apply_engagement_event(uow, pb, payload, now)
+        uow.commit()
+    return outcome
+
+
+def apply_engagement_event(uow: UnitOfWork, pb: Playbook, payload: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """As `handle_engagement_event`, inside the caller's unit of work (the API's, the webhook receiver's),
+    which commits it; an event already applied returns its stored outcome marked `duplicate`."""
     data = parse_event(payload)
     occurred = (data.occurred_at or now).astimezone(dt.UTC)
-    with store.uow() as uow:
-        person = find_person(uow, data.person_id, data.email)
-        key = _event_key(data, person, occurred)
-        seen = uow.session.scalars(select(EngagementEvent).where(EngagementEvent.event_key == key)).first()
-        if seen is not None:
-            return {**seen.outcome, "duplicate": True}
-        actor_id = data.actor_id
-        actor = Actor.system(ENGAGEMENT_ACTOR)
-        with uow.changing(actor=actor, now=now, why=f"engagement event {data.type}"):
-            enrollment = _enrollment(uow, person, data, occurred, actor_id)
-            # a step is done by the user running the sequence; a reply, a finish or an inactive mark is not theirs
-            doer = (actor_id or (enrollment.owner_id if enrollment is not None else None)
-                    if data.type == "step_completed" else None)
-            activity_type = pb.working.sequences.activity_types.get(data.type)
-            if activity_type is not None:
-                sla_jobs.log_activity(
-                    uow, pb, person, activity_type, Actor.user(doer) if doer else actor, now, at=occurred,
-                    details={"sequence_id": data.sequence_id, "step": data.step, "event": key},
-                )
-            applied = _apply_rules(uow, pb, person, data.type, data.step, occurred, actor, enrollment, now, doer)
-            outcome = {
-                "event": data.type, "person": {"type": person.__entity__, "id": person.id},
-                "sequence_id": data.sequence_id, "step": data.step, "occurred_at": to_json(occurred),
-                "enrollment": enrollment.id if enrollment is not None else None, "status": person.status,
-                **applied, "duplicate": False,
-            }
-            uow.session.add(EngagementEvent(
-                event_key=key, type=data.type, subject_type=person.__entity__, subject_id=person.id,
-                sequence_id=data.sequence_id, enrollment_id=enrollment.id if enrollment else None, step=data.step,
-                occurred_at=occurred, received_at=now, outcome=to_json(outcome),
-                pending_rule=applied["pending"]["rule"] if applied["pending"] else None,
-                due_at=dt.datetime.fromisoformat(applied["pending"]["due_at"]) if applied["pending"] else None,
-            ))
-        uow.commit()
+    person = find_person(uow, data.person_id, data.email)
+    key = _event_key(data, person, occurred)
+    seen = uow.session.scalars(select(EngagementEvent).where(EngagementEvent.event_key == key)).first()
+    if seen is not None:
+        return {**seen.outcome, "duplicate": True}
+    actor_id = data.actor_id
+    actor = Actor.system(ENGAGEMENT_ACTOR)
+    with uow.changing(actor=actor, now=now, why=f"engagement event {data.type}"):
+        enrollment = _enrollment(uow, person, data, occurred, actor_id)
+        # a step is done by the user running the sequence; a reply, a finish or an inactive mark is not theirs
+        doer = (actor_id or (enrollment.owner_id if enrollment is not None else None)
+                if data.type == "step_completed" else None)
+        activity_type = pb.working.sequences.activity_types.get(data.type)
+        if activity_type is not None:
+            sla_jobs.log_activity(
+                uow, pb, person, activity_type, Actor.user(doer) if doer else actor, now, at=occurred,
+                details={"sequence_id": data.sequence_id, "step": data.step, "event": key},
+            )
+        applied = _apply_rules(uow, pb, person, data.type, data.step, occurred, actor, enrollment, now, doer)
+        outcome = {
+            "event": data.type, "person": {"type": person.__entity__, "id": person.id},
+            "sequence_id": data.sequence_id, "step": data.step, "occurred_at": to_json(occurred),
+            "enrollment": enrollment.id if enrollment is not None else None, "status": person.status,
+            **applied, "duplicate": False,
+        }
+        uow.session.add(EngagementEvent(
+            event_key=key, type=data.type, subject_type=person.__entity__, subject_id=person.id,
+            sequence_id=data.sequence_id, enrollment_id=enrollment.id if enrollment else None, step=data.step,
+            occurred_at=occurred, received_at=now, outcome=to_json(outcome),
+            pending_rule=applied["pending"]["rule"] if applied["pending"] else None,
+            due_at=dt.datetime.fromisoformat(applied["pending"]["due_at"]) if applied["pending"] else None,
+        ))
     return outcome
 
 

@@ -14,6 +14,7 @@ Routing sets `sla_due_at` (domain/sla.py counts the business days on the owner's
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,8 +161,11 @@ def sla_state(due: dt.datetime, first: dt.datetime | None, breached: dt.datetime
 
 
 def sla_report(uow: UnitOfWork, now: dt.datetime, *, since: dt.datetime | None = None,
-               until: dt.datetime | None = None, state: str | None = None) -> list[SlaRow]:
-    """W3: every lead and contact with an SLA due in [since, until), oldest due first; optionally one state."""
+               until: dt.datetime | None = None, state: str | None = None,
+               narrow: Callable[[Any, Any], Any] | None = None) -> list[SlaRow]:
+    """W3: every lead and contact with an SLA due in [since, until), oldest due first; optionally one state.
+
+    `narrow(stmt, model)`: the caller's visibility rule (P4), applied to each query (the API passes it)."""
     if state is not None and state not in ("met", "late", "breached", "open"):
         raise InvalidInput(f"unknown SLA state '{state}'; states: met, late, breached, open", "state")
     rows: list[SlaRow] = []
@@ -171,6 +175,8 @@ def sla_report(uow: UnitOfWork, now: dt.datetime, *, since: dt.datetime | None =
             stmt = stmt.where(model.sla_due_at >= since)
         if until is not None:
             stmt = stmt.where(model.sla_due_at < until)
+        if narrow is not None:
+            stmt = narrow(stmt, model)
         people: list[Person] = list(uow.session.scalars(stmt))
         for p in people:
             assert p.sla_due_at is not None

@@ -131,6 +131,14 @@ def channel_of(source: WebhookSourceDef, payload: dict[str, Any]) -> str:
     return source.channel
 
 
+@handler("engagement")
+def handle_engagement(uow: UnitOfWork, pb: Playbook, payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
+    """W1: a sales engagement tool's event (step completed, reply, sequence finished, person inactive)."""
+    from leadflow.services.sequences import apply_engagement_event
+
+    return apply_engagement_event(uow, pb, payload, delivery.now)
+
+
 @handler("intake")
 def handle_intake(uow: UnitOfWork, pb: Playbook, payload: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
     """I2: the mapped payload goes through the one intake pipeline, on the source's channel."""
