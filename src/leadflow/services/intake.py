@@ -699,9 +699,9 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
     extra = pb.intake.free_mail_domains_extra
     aliases = pb.countries.aliases
 
-    def row_of(record: Person) -> Any:
+    def row_of(record: Any, entity: str) -> Any:
         return person_row(
-            record.__entity__,
+            entity,
             record.id,
             email=record.email,
             first_name=record.first_name,
@@ -714,14 +714,20 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
             country_aliases=aliases,
         )
 
-    me = row_of(person)
+    me = row_of(person, person.__entity__)
     keys = candidate_keys(me)
     candidates = []
     seen: set[tuple[str, str]] = set()
     last_names = {person.last_name.lower(), keys.get("last_name_folded", "")} if person.last_name else set()
     for model in (Lead, Contact):
         # Precise keys first, then each broad key on its own, every query limited: at a big company (or
-        # with a common last name) the many colleagues must never crowd the real duplicate out.
+        # with a common last name) the many colleagues must never crowd the real duplicate out. Only the
+        # columns the comparison reads are loaded (no ORM objects: a shared switchboard number can bring
+        # back hundreds of rows).
+        entity = model.__entity__
+        columns = [model.id, model.email, model.first_name, model.last_name, model.phone, model.country]
+        if model is Lead:
+            columns += [Lead.company, Lead.website, Lead.domain]
         exact: list[Any] = []
         if "email" in keys:
             exact.append(model.email == keys["email"])
@@ -736,15 +742,15 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
             if not group:
                 continue
             stmt = (
-                select(model)
+                select(*columns)
                 .where(or_(*group), model.id != person.id, model.merged_into_id.is_(None))
                 .order_by(model.created_at, model.id)
                 .limit(200)
             )
-            for other in uow.session.scalars(stmt):
-                if (other.__entity__, other.id) not in seen:
-                    seen.add((other.__entity__, other.id))
-                    candidates.append(row_of(other))
+            for other in uow.session.execute(stmt):
+                if (entity, other.id) not in seen:
+                    seen.add((entity, other.id))
+                    candidates.append(row_of(other, entity))
     found = find_duplicates(me, candidates, rules)
     best = duplicate_of(found, rules)
     return {

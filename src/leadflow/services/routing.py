@@ -210,6 +210,12 @@ def routing_record(uow: UnitOfWork, pb: Playbook, lead: Lead, now: dt.datetime) 
 # --------------------------------------------------------------------------- pools (R9)
 
 
+_USER_FACTS = select(
+    User.id, User.role, User.team, User.segment, User.region, User.active, User.out_of_office, User.rr_weight,
+    User.rr_capacity_per_day, User.rr_capacity_per_week,
+).order_by(User.id)
+
+
 class Pools:
     """A routing call's view of the round-robin pools: members from the users table, their availability
     and capacity; `take_turn` gives a turn under a row lock and stores the new credits."""
@@ -219,13 +225,14 @@ class Pools:
         self.pb = pb
         self.now = now
         self.defs: dict[str, PoolDef] = {p.id: p for p in pb.routing.pools} if pb.routing else {}
-        self._users: dict[str, User] | None = None
+        self._users: dict[str, Any] | None = None
         self._members: dict[tuple[str, str | None], list[round_robin.Member]] = {}
 
     @property
-    def users(self) -> dict[str, User]:
+    def users(self) -> dict[str, Any]:
+        """Every user's routing facts (rows with User's attribute names, read once per routing call)."""
         if self._users is None:
-            self._users = {u.id: u for u in self.uow.session.scalars(select(User).order_by(User.id))}
+            self._users = {u.id: u for u in self.uow.session.execute(_USER_FACTS)}
         return self._users
 
     def user_available(self, user_id: str) -> bool:
@@ -233,13 +240,13 @@ class Pools:
         user = self.users.get(user_id)
         return user is not None and bool(user.active) and not user.out_of_office
 
-    def admitted(self, pool_id: str, key: str | None) -> list[User]:
+    def admitted(self, pool_id: str, key: str | None) -> list[Any]:
         pool = self.defs.get(pool_id)
         if pool is None:
             return []
         return [u for u in self.users.values() if pool_admits(pool, u, key)]
 
-    def _assigned_counts(self, users: list[User]) -> dict[str, tuple[int, int]]:
+    def _assigned_counts(self, users: list[Any]) -> dict[str, tuple[int, int]]:
         """Round-robin assignments of each user since the start of its local day and week (R9 capacity)."""
         limited = [u for u in users if u.rr_capacity_per_day is not None or u.rr_capacity_per_week is not None]
         if not limited:
