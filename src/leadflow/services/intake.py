@@ -592,7 +592,7 @@ def _person(
     steps.append(duplicates)
     if isinstance(person, Lead):
         person.duplicate_candidates = duplicates["candidates"]
-    _record_activities(uow, person, channel, data, now)
+    written = _record_activities(uow, person, channel, data, now)
     if channel.trial_days and isinstance(person, Lead):
         steps.append(_trial(pb, person, channel, data, touched_at))
     if outcome == "created" and isinstance(person, Lead):
@@ -600,7 +600,9 @@ def _person(
     figures = None
     if isinstance(person, Lead):
         uow.session.flush()
-        figures = derive.refresh_lead(uow, pb, person, now, external_score=data.score)
+        # a new lead's activities are exactly those just written: no need to read them back
+        figures = derive.refresh_lead(uow, pb, person, now, external_score=data.score,
+                                      activities=written if outcome == "created" else None)
         steps.append(
             {
                 "step": "derive",
@@ -851,7 +853,10 @@ def _add_to_campaign(uow: UnitOfWork, campaign: Campaign, person: Person, now: d
         )
 
 
-def _record_activities(uow: UnitOfWork, person: Person, channel: ChannelDef, data: LeadIn, now: dt.datetime) -> None:
+def _record_activities(
+    uow: UnitOfWork, person: Person, channel: ChannelDef, data: LeadIn, now: dt.datetime
+) -> list[tuple[str, dt.datetime]]:
+    """Store the touch's activities (the channel itself when none are given); returns (type, at) of each."""
     activities = data.activities or []
     for activity in activities:
         uow.session.add(
@@ -876,6 +881,7 @@ def _record_activities(uow: UnitOfWork, person: Person, channel: ChannelDef, dat
     latest = max(activities, key=lambda a: a.at) if activities else None
     person.last_interesting_moment = f"{channel.label}" + (f": {latest.type}" if latest else "")
     person.last_interesting_moment_at = latest.at if latest else now
+    return [(a.type, a.at.astimezone(dt.UTC)) for a in activities] or [(channel.name, now)]
 
 
 def _trial(pb: Playbook, lead: Lead, channel: ChannelDef, data: LeadIn, at: dt.datetime) -> dict[str, Any]:
