@@ -77,9 +77,11 @@ def test_I2_playbook_intake_fields_are_exactly_the_intake_models_fields() -> Non
     assert set(LeadIn.model_fields) - {"channel", "delivery_id"} == INTAKE_FIELDS
 
 
-def test_I2_default_playbook_has_forms_and_purchases_sources() -> None:
+def test_I2_default_playbook_has_forms_purchases_and_engagement_sources() -> None:
     pb = cached_playbook(None)
-    assert [s.name for s in pb.webhooks.sources] == ["forms", "purchases"]
+    assert [s.name for s in pb.webhooks.sources] == ["forms", "purchases", "engagement"]
+    engagement = pb.webhooks.source("engagement")
+    assert engagement is not None and engagement.kind == "engagement"  # W1 events of the engagement tool
     assert pb.webhooks.timestamp_tolerance_seconds == 300
     purchases = pb.webhooks.source("purchases")
     assert purchases is not None and purchases.channel == "pricing_purchase"
