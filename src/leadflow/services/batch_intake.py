@@ -1,0 +1,809 @@
+"""Batch intake for list imports (I3): a chunk of rows through the same intake rules, with chunk-level reads
+and Core executemany writes.
+
+The per-row intake (`services.intake.intake`) runs ~30 SQL statements and several ORM flushes per row. For
+the rows of a `lead` channel this module instead reads what a chunk needs with a few IN queries (replays,
+same-email people, duplicate candidates, matched accounts with their hierarchies and open opportunities,
+users, round-robin credits), decides each row with the same pure functions (normalise, spam, duplicates,
+derivation, M4's checks, the routing flow, SLA), keeps each new lead as a transient `Lead` with its own
+history (a creation snapshot and one row per later change naming the rule that made it, exactly the rows
+the unit of work would write) and writes every table with one executemany per chunk.
+
+Whatever it cannot decide from those inputs goes through the per-row intake, in order: a same-email row
+(an update), a matched account whose figures were never derived, an M4 conversion or recycle, a routing
+rule that may move the company's other leads (R3). The pending batch is written first, so that row sees
+every earlier row, and the chunk's in-memory state is read again after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from leadflow.domain import lifecycle, round_robin, sla
+from leadflow.domain.duplicates import PersonRow, candidate_keys, duplicate_of, find_duplicates, person_row
+from leadflow.domain.matching import LeadRow, Match
+from leadflow.domain.normalise import normalise_company
+from leadflow.domain.records import Actor
+from leadflow.domain.routing import UNROUTABLE_RULE, RoutingRecord, SameCompanyLead, TraceEntry, compile_flow
+from leadflow.domain.territory import is_public_sector
+from leadflow.errors import LeadflowError
+from leadflow.playbook.schema import ChannelDef, Playbook
+from leadflow.services import derive
+from leadflow.services import intake as single
+from leadflow.services import routing as routing_service
+from leadflow.services.account_cache import shared_index
+from leadflow.services.intake_models import LeadIn
+from leadflow.services.lifecycle import owner_of, set_owner
+from leadflow.store.models import (
+    Account,
+    Activity,
+    CampaignMember,
+    Contact,
+    FieldHistory,
+    Intake,
+    Lead,
+    Opportunity,
+    OutboxEvent,
+    RoundRobinCredit,
+    RoutingDecision,
+    User,
+    new_id,
+)
+from leadflow.store.uow import CREATED, UnitOfWork, _apply_defaults, company_key, snapshot, to_json
+
+_DUP_LIMIT = 200  # as the per-row duplicate search: each key's oldest 200 candidates
+
+
+class Fallback(Exception):
+    """This row needs the per-row intake (it writes more than a new lead, or reads what a chunk cannot)."""
+
+
+@dataclass
+class Ctx:
+    """A change context as the unit of work would open it: actor, time, rule, why, change id."""
+
+    actor: Actor
+    now: dt.datetime
+    rule: str | None
+    why: str | None
+    change_id: str = field(default_factory=lambda: new_id("chg"))
+
+    def nested(self, rule: str | None = None, why: str | None = None) -> Ctx:
+        return Ctx(self.actor, self.now, rule if rule is not None else self.rule, why if why is not None else self.why)
+
+
+class History:
+    """The field history of one new lead, as the unit of work's flush listener would write it."""
+
+    def __init__(self, record: Lead, out: list[dict[str, Any]]) -> None:
+        self.record = record
+        self.out = out
+        self.flushed: dict[str, Any] | None = None
+        self.rules: dict[str, tuple[str, str]] = {}
+
+    def set_field(self, record: Any, name: str, value: Any, rule: str, why: str) -> bool:
+        if to_json(getattr(record, name)) == to_json(value):
+            return False
+        setattr(record, name, value)
+        self.rules[name] = (rule, why)
+        return True
+
+    def _row(self, ctx: Ctx, name: str, old: Any, new: Any) -> dict[str, Any]:
+        rule, why = self.rules.pop(name, (ctx.rule, ctx.why))
+        return {"change_id": ctx.change_id, "entity_type": "lead", "entity_id": self.record.id, "field": name,
+                "old_value": old, "new_value": new, "changed_at": ctx.now, "actor_type": ctx.actor.type,
+                "actor_id": ctx.actor.id, "rule": rule, "why": why}
+
+    def flush(self, ctx: Ctx) -> None:
+        record = self.record
+        if self.flushed is None:
+            _apply_defaults(record)
+            record.id = record.id or new_id(Lead.__id_prefix__)
+            record.created_at = record.created_at or ctx.now
+            record.updated_at = ctx.now
+            self.flushed = snapshot(record)
+            self.out.append(self._row(ctx, CREATED, None, dict(self.flushed)))
+            self.rules.clear()
+            return
+        current = snapshot(record)
+        changed = False
+        for name, new in current.items():
+            old = self.flushed.get(name)
+            if old != new:
+                self.out.append(self._row(ctx, name, old, new))
+                changed = True
+        if changed:
+            record.updated_at = ctx.now
+        self.flushed = current
+        self.rules.clear()
+
+
+@dataclass
+class RowResult:
+    """What the batch did with one row (the fields `imports` counts)."""
+
+    outcome: str
+    subject_type: str | None
+    subject_id: str | None
+    replayed: bool = False
+
+
+# --------------------------------------------------------------------------- routing pools in memory
+
+
+class BatchPools(routing_service.Pools):
+    """Pools for a chunk: users read once, capacity counts and round-robin credits kept in memory (read
+    under lock once per pool and key, written back with the chunk)."""
+
+    def __init__(self, uow: UnitOfWork, pb: Playbook, now: dt.datetime) -> None:
+        super().__init__(uow, pb, now)
+        self._decisions: list[tuple[str, dt.datetime]] | None = None
+        self.credits: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.dirty: set[tuple[str, str, str]] = set()
+
+    def decisions(self) -> list[tuple[str, dt.datetime]]:
+        if self._decisions is None:
+            since = self.now - dt.timedelta(days=8)
+            rows = self.uow.session.execute(
+                select(RoutingDecision.owner_id, RoutingDecision.decided_at).where(
+                    RoutingDecision.assign_kind == "pool", RoutingDecision.owner_type == "user",
+                    RoutingDecision.decided_at >= since))
+            self._decisions = [(r.owner_id, r.decided_at) for r in rows]
+        return self._decisions
+
+    def _assigned_counts(self, users: list[User]) -> dict[str, tuple[int, int]]:
+        limited = [u for u in users if u.rr_capacity_per_day is not None or u.rr_capacity_per_week is not None]
+        if not limited:
+            return {}
+        rows = self.decisions()
+        out: dict[str, tuple[int, int]] = {}
+        for user in limited:
+            zone = sla.region_calendar(self.pb, user.region).zone
+            today = self.now.astimezone(zone).date()
+            week_start = today - dt.timedelta(days=today.weekday())
+            days = [at.astimezone(zone).date() for owner, at in rows if owner == user.id]
+            out[user.id] = (sum(1 for d in days if d == today), sum(1 for d in days if week_start <= d <= today))
+        return out
+
+    def _credits(self, pool_id: str, key: str, users: list[User]) -> dict[str, dict[str, Any]]:
+        found = self.credits.get((pool_id, key))
+        if found is None:
+            session = self.uow.session
+            stmt = (select(RoundRobinCredit.user_id, RoundRobinCredit.credit, RoundRobinCredit.assigned_total,
+                           RoundRobinCredit.last_assigned_at)
+                    .where(RoundRobinCredit.pool_id == pool_id, RoundRobinCredit.pool_key == key)
+                    .with_for_update())
+            found = {r.user_id: {"credit": r.credit, "assigned_total": r.assigned_total,
+                                 "last_assigned_at": r.last_assigned_at, "new": False}
+                     for r in session.execute(stmt)}
+            self.credits[(pool_id, key)] = found
+        for u in users:
+            if u.id not in found:
+                found[u.id] = {"credit": 0, "assigned_total": 0, "last_assigned_at": None, "new": True}
+                self.dirty.add((pool_id, key, u.id))
+        return found
+
+    def take_turn(self, pool_id: str, key: str | None) -> round_robin.Choice:
+        users = self.admitted(pool_id, key)
+        if not users:
+            return round_robin.choose([])
+        stored_key = key or ""
+        credits = self._credits(pool_id, stored_key, users)
+        rows = {u.id: _Credit(**{k: v for k, v in credits[u.id].items() if k != "new"}) for u in users}
+        choice = round_robin.choose(self.members(pool_id, key, rows))  # type: ignore[arg-type]
+        for member_id, credit in choice.credits:
+            if credits[member_id]["credit"] != credit:
+                credits[member_id]["credit"] = credit
+                self.dirty.add((pool_id, stored_key, member_id))
+        if choice.member_id is not None:
+            chosen = credits[choice.member_id]
+            chosen["assigned_total"] += 1
+            chosen["last_assigned_at"] = self.now
+            self.dirty.add((pool_id, stored_key, choice.member_id))
+        self._members.pop((pool_id, key), None)
+        return choice
+
+    def record_assignment(self, owner_id: str) -> None:
+        self.decisions().append((owner_id, self.now))
+
+    def write(self, session: Session) -> None:
+        """Store the credits this chunk changed (new rows inserted, known rows updated)."""
+        new, changed = [], []
+        for pool_id, key, user_id in sorted(self.dirty):
+            c = self.credits[(pool_id, key)][user_id]
+            row = {"pool_id": pool_id, "pool_key": key, "user_id": user_id, "credit": c["credit"],
+                   "assigned_total": c["assigned_total"], "last_assigned_at": c["last_assigned_at"]}
+            (new if c["new"] else changed).append(row)
+            c["new"] = False
+        if new:
+            dialect = session.get_bind().dialect.name
+            ins = pg_insert if dialect == "postgresql" else sqlite_insert
+            session.execute(ins(RoundRobinCredit).on_conflict_do_nothing(), new)
+        if changed:
+            table = RoundRobinCredit.__table__
+            session.connection().execute(
+                update(table).where(table.c.pool_id == bindparam("b_pool"), table.c.pool_key == bindparam("b_key"),
+                                    table.c.user_id == bindparam("b_user"))
+                .values(credit=bindparam("credit"), assigned_total=bindparam("assigned_total"),
+                        last_assigned_at=bindparam("last_assigned_at")),
+                [{"b_pool": r["pool_id"], "b_key": r["pool_key"], "b_user": r["user_id"], "credit": r["credit"],
+                  "assigned_total": r["assigned_total"], "last_assigned_at": r["last_assigned_at"]}
+                 for r in changed])
+        self.dirty.clear()
+
+
+@dataclass
+class _Credit:
+    credit: int
+    assigned_total: int
+    last_assigned_at: dt.datetime | None
+
+
+# --------------------------------------------------------------------------- the chunk
+
+
+class Batch:
+    """One import transaction's batch state: what was read for the chunk and what waits to be written."""
+
+    def __init__(self, uow: UnitOfWork, env: single.IntakeEnv, actor: Actor, now: dt.datetime,
+                 campaign_id: str | None) -> None:
+        self.uow = uow
+        self.env = env
+        self.pb = env.pb
+        self.actor = actor
+        self.now = now
+        self.campaign_id = campaign_id
+        self.flow = compile_flow(self.pb)
+        self.pools = BatchPools(uow, self.pb, now)
+        self.pending: list[Lead] = []
+        self.history: list[dict[str, Any]] = []
+        self.activities: list[dict[str, Any]] = []
+        self.members: list[dict[str, Any]] = []
+        self.intakes: list[dict[str, Any]] = []
+        self.decisions: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], Lead]] = []
+        self.emails: set[str] = set()
+        self.accounts: dict[str, Account] = {}
+        self.children: dict[str, list[str]] = {}
+        self.open_opps: dict[str, str] = {}
+        self.dup_rows: dict[tuple[str, str], tuple[dt.datetime, str, str, PersonRow]] = {}
+        self.dup_keys: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        self.spam_campaign_id: str | None = None
+        self.matches: dict[int, Match | None] = {}
+
+    # ---- reads for a chunk
+
+    def prefetch(self, rows: list[tuple[int, LeadIn, single.Normalised | None]]) -> None:
+        """Everything the chunk's rows read, with a few IN queries."""
+        session = self.uow.session
+        norms = [(n, d, norm) for n, d, norm in rows if norm is not None]
+        emails = {norm.email for _, _, norm in norms if norm.email}
+        for model in (Contact, Lead):
+            for chunk in _slices(sorted(emails)):
+                self.emails.update(session.scalars(
+                    select(model.email).where(model.email.in_(chunk), model.merged_into_id.is_(None))))
+        # account matching against the shared index, once for the chunk
+        engine = session.get_bind()
+        if self.env._shared and isinstance(engine, Engine):
+            with shared_index(engine, self.pb).current() as index:
+                for number, data, norm in norms:
+                    self.matches[number] = index.match(_lead_row(data, norm))
+        else:
+            for number, data, norm in norms:
+                self.matches[number] = self.env.match(_lead_row(data, norm))
+        self._load_accounts({m.account_id for m in self.matches.values() if m is not None})
+        self._load_duplicates(norms)
+
+    def _load_accounts(self, ids: set[str]) -> None:
+        session = self.uow.session
+        wanted = ids - set(self.accounts)
+        while wanted:
+            found = list(session.scalars(select(Account).where(Account.id.in_(wanted))))
+            for a in found:
+                self.accounts[a.id] = a
+            wanted = {a.parent_id for a in found if a.parent_id} - set(self.accounts)
+        # children of every loaded account, level by level
+        frontier = [a for a in self.accounts if a not in self.children]
+        while frontier:
+            for a in frontier:
+                self.children.setdefault(a, [])
+            kids = list(session.scalars(select(Account).where(Account.parent_id.in_(frontier))))
+            nxt = []
+            for k in kids:
+                if k.id not in self.children[k.parent_id or ""]:
+                    self.children[k.parent_id or ""].append(k.id)
+                if k.id not in self.accounts:
+                    self.accounts[k.id] = k
+                if k.id not in self.children:
+                    nxt.append(k.id)
+            frontier = nxt
+        missing = [a for a in self.accounts if a not in self.open_opps]
+        closed = self.pb.intake.closed_stages
+        for chunk in _slices(missing):
+            for r in session.execute(select(Opportunity.account_id, func.min(Opportunity.id))
+                                     .where(Opportunity.account_id.in_(chunk), Opportunity.stage.not_in(closed))
+                                     .group_by(Opportunity.account_id)):
+                self.open_opps[r[0]] = r[1]
+        for a in missing:
+            self.open_opps.setdefault(a, "")
+
+    def family(self, account: Account) -> list[Account]:
+        """As services.lifecycle.hierarchy: the ultimate parent first, then its children level by level."""
+        top, seen = account, {account.id}
+        while top.parent_id and top.parent_id not in seen and top.parent_id in self.accounts:
+            top = self.accounts[top.parent_id]
+            seen.add(top.id)
+        family, frontier, ids = [top], [top.id], {top.id}
+        while frontier:
+            nxt = []
+            for parent in frontier:
+                for kid in self.children.get(parent, []):
+                    if kid not in ids:
+                        ids.add(kid)
+                        family.append(self.accounts[kid])
+                        nxt.append(kid)
+            frontier = nxt
+        return family
+
+    def _load_duplicates(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
+        """Each key's oldest 200 live leads and contacts (phone, last name, domain), as the per-row search."""
+        session = self.uow.session
+        phones, names, domains = set(), set(), set()
+        for _, data, norm in norms:
+            me = self._person_row("lead", "new", data.first_name, data.last_name, data.company, norm.phone,
+                                  data.website or norm.domain, norm.country, norm.email)
+            keys = candidate_keys(me)
+            if "phone" in keys:
+                phones.add(keys["phone"])
+            if data.last_name:
+                names.add(data.last_name.lower())
+                if keys.get("last_name_folded"):
+                    names.add(keys["last_name_folded"])
+            if "domain" in keys:
+                domains.add(keys["domain"])
+        specs: list[tuple[str, Any, Any, set[str]]] = [
+            ("phone", Lead, Lead.phone, phones), ("phone", Contact, Contact.phone, phones),
+            ("last_name", Lead, func.lower(Lead.last_name), names),
+            ("last_name", Contact, func.lower(Contact.last_name), names),
+            ("domain", Lead, Lead.domain, domains),
+        ]
+        for kind, model, column, values in specs:
+            wanted = {v for v in values if (kind, model.__entity__, v) not in self.dup_keys}
+            for v in wanted:
+                self.dup_keys[(kind, model.__entity__, v)] = []
+            for chunk in _slices(sorted(wanted)):
+                rn = func.row_number().over(partition_by=column, order_by=(model.created_at, model.id)).label("rn")
+                website = model.website if model is Lead else None
+                cols = [model.id, model.created_at, column.label("k"), model.email, model.first_name,
+                        model.last_name, model.phone, model.country,
+                        (model.company if model is Lead else Contact.email.label("company")), rn]
+                if model is Lead:
+                    cols += [Lead.website, Lead.domain]
+                inner = select(*cols).where(column.in_(chunk), model.merged_into_id.is_(None)).subquery()
+                for r in session.execute(select(inner).where(inner.c.rn <= _DUP_LIMIT)):
+                    entity = model.__entity__
+                    if (entity, r.id) not in self.dup_rows:
+                        site = (r.website or r.domain) if website is not None else None
+                        company = r.company if model is Lead else None
+                        self.dup_rows[(entity, r.id)] = (
+                            r.created_at, entity, r.id,
+                            self._person_row(entity, r.id, r.first_name, r.last_name, company, r.phone, site,
+                                             r.country, r.email))
+                    self.dup_keys[(kind, entity, r.k)].append((entity, r.id))
+
+    def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
+                    phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
+        return person_row(entity, id_, email=email, first_name=first, last_name=last,  # type: ignore[arg-type]
+                          company=company, phone=phone, website=site, country=country,
+                          free_mail_extra=self.pb.intake.free_mail_domains_extra,
+                          country_aliases=self.pb.countries.aliases)
+
+    def _remember(self, lead: Lead) -> None:
+        """A lead this batch created is a candidate for the rows after it."""
+        row = self._person_row("lead", lead.id, lead.first_name, lead.last_name, lead.company, lead.phone,
+                               lead.website or lead.domain, lead.country, lead.email)
+        self.dup_rows[("lead", lead.id)] = (lead.created_at or self.now, "lead", lead.id, row)
+        keys = candidate_keys(row)
+        for kind, value in (("phone", keys.get("phone")), ("last_name", (lead.last_name or "").lower() or None),
+                            ("domain", lead.domain)):
+            if value and (kind, "lead", value) in self.dup_keys:
+                self.dup_keys[(kind, "lead", value)].append(("lead", lead.id))
+        if lead.last_name and keys.get("last_name_folded") and ("last_name", "lead", keys["last_name_folded"]) \
+                in self.dup_keys and keys["last_name_folded"] != lead.last_name.lower():
+            self.dup_keys[("last_name", "lead", keys["last_name_folded"])].append(("lead", lead.id))
+        if lead.email:
+            self.emails.add(lead.email)
+
+    # ---- one row
+
+    def duplicates(self, lead: Lead) -> dict[str, Any]:
+        """The per-row duplicate step (M1) over the chunk's candidates."""
+        rules = self.pb.duplicates
+        if rules is None:
+            return {"step": "duplicates", "candidates": [], "duplicate_of": None, "why": "no duplicate rules"}
+        me = self._person_row("lead", lead.id, lead.first_name, lead.last_name, lead.company, lead.phone,
+                              lead.website or lead.domain, lead.country, lead.email)
+        keys = candidate_keys(me)
+        last_names = {lead.last_name.lower(), keys.get("last_name_folded", "")} if lead.last_name else set()
+        seen: set[tuple[str, str]] = set()
+        candidates: list[PersonRow] = []
+
+        def take(refs: Iterable[tuple[str, str]]) -> None:
+            rows = sorted({r: self.dup_rows[r] for r in refs if r[1] != lead.id}.values(),
+                          key=lambda t: (_utc(t[0]), t[2]))[:_DUP_LIMIT]
+            for _, entity, id_, row in rows:
+                if (entity, id_) not in seen:
+                    seen.add((entity, id_))
+                    candidates.append(row)
+
+        for entity in ("lead", "contact"):
+            exact: list[tuple[str, str]] = []
+            if "phone" in keys:
+                exact += self.dup_keys.get(("phone", entity, keys["phone"]), [])
+            if "domain" in keys and last_names and entity == "lead":
+                exact += [r for r in self.dup_keys.get(("domain", "lead", keys["domain"]), [])
+                          if (self.dup_rows[r][3].last_name or "") and _lower_last(self.dup_rows[r][3]) in last_names]
+            take(exact)
+            by_name: list[tuple[str, str]] = []
+            for name in last_names:
+                by_name += self.dup_keys.get(("last_name", entity, name), [])
+            take(by_name)
+            if "domain" in keys and entity == "lead":
+                take(self.dup_keys.get(("domain", "lead", keys["domain"]), []))
+        found = find_duplicates(me, candidates, rules)
+        best = duplicate_of(found, rules)
+        return {
+            "step": "duplicates",
+            "candidates": [{"type": c.type, "id": c.id, "score": round(c.score, 3), "rule": c.rule,
+                            "evidence": list(c.evidence)} for c in found[:5]],
+            "duplicate_of": {"type": best.type, "id": best.id} if best else None,
+        }
+
+    def take(self, number: int, channel: ChannelDef, data: LeadIn, norm: single.Normalised,
+             key: str | None) -> RowResult:
+        """Take one new person in; raises Fallback (nothing kept) when the per-row intake must do it."""
+        pb, now, actor = self.pb, self.now, self.actor
+        steps: list[dict[str, Any]] = [{"step": "normalise", "email": norm.email, "phone": norm.phone,
+                                        "country": norm.country, "domain": norm.domain,
+                                        "free_mail": norm.free_mail, "notes": norm.notes}]
+        blocked = norm.email_domain and single._blocked_domain(
+            norm.email_domain, self.env.blocked | single._playbook_blocked(pb))
+        if blocked:
+            raise single.Refused(f"leads from {blocked} are blocked (domain block list, I6)", "email")
+        verdict = single.check_spam_step(pb, data, norm)
+        steps.append(verdict)
+        if norm.email and norm.email in self.emails:
+            raise Fallback("same email: an update")
+        single.check_required(pb, data, norm)
+        steps.append({"step": "same_email", "found": None})
+        match = self.matches.get(number)
+        steps.append({"step": "match", "account": match.account_id if match else None,
+                      "confidence": match.confidence if match else None,
+                      "evidence": match.evidence if match else "no account matched"})
+        account = self.accounts.get(match.account_id) if match else None
+        if match is not None and (account is None or derive.needs_hierarchy_refresh(account)):
+            raise Fallback("the matched account's figures are derived first")
+        touched_at = max([a.at for a in data.activities], default=now)
+        lead = single._new_lead(pb, channel, data, norm, touched_at)
+        lead.company_key = company_key(lead.company)
+        single._apply_match(lead, match, now)
+        flag = bool(verdict["spam"])
+        if flag:
+            lead.spam = True
+            lead.spam_reasons = [r["why"] for r in verdict["reasons"] if r["severity"] == "spam"]
+        history: list[dict[str, Any]] = []
+        hist = History(lead, history)
+        ctx = Ctx(actor, now, f"intake:{channel.name}", f"received on {channel.label}")
+        hist.flush(ctx)
+        members: list[dict[str, Any]] = []
+        if flag:
+            members.append({"id": new_id("cm"), "campaign_id": self._spam_campaign(), "subject_type": "lead",
+                            "subject_id": lead.id, "added_at": now, "status": "Flagged by spam rules"})
+        dups = self.duplicates(lead)
+        steps.append(dups)
+        lead.duplicate_candidates = dups["candidates"]
+        activities = self._activities(lead, channel, data)
+        if channel.trial_days:
+            steps.append(single._trial(pb, lead, channel, data, touched_at))
+        steps.append(single._enter_status(pb, channel, lead, data))
+        hist.flush(ctx)
+        # derive (S1-S5, S10), in its own change as services.derive does
+        dctx = ctx.nested()
+        acts = [(a["type"], a["at"]) for a in activities]
+        family = self.family(account) if account is not None else []
+        figures = derive.apply_lead_figures(
+            pb, lead, account, acts, now, external_score=data.score, keep_stored_external=False,
+            set_=hist.set_field, facts=lambda: _facts(lead, account, family))
+        hist.flush(dctx)
+        steps.append({"step": "derive", "segment": figures.segment, "region": figures.region,
+                      "score": figures.score.total, "score_source": figures.score.source, "mql": figures.mql.mql,
+                      "routing_requested": figures.routing.triggered, "active": figures.active.active,
+                      "active_until": figures.active.until, "not_to_engage": figures.not_to_engage.flag})
+        m4 = None
+        if lead.converted_at is None and lead.status in pb.intake.m4_statuses and account is not None:
+            m4 = self._m4(lead, account, family)
+            if m4:
+                steps.append(m4)
+        decision_row = None
+        if (m4 is None or m4["action"] == "none") and routing_service.wants_routing(pb, lead):
+            step, decision_row = self._route(lead, account, family, activities, hist, ctx)
+            steps.append(step)
+        # accepted: keep it
+        self.pending.append(lead)
+        self.history += history
+        self.activities += activities
+        self.members += members
+        intake_row = {"id": new_id("in"), "channel": channel.name, "received_at": now, "dedupe_key": key,
+                      "actor_id": str(actor), "outcome": "created", "subject_type": "lead", "subject_id": lead.id,
+                      "steps": steps, "payload": json.loads(data.model_dump_json(exclude_none=True))}
+        if decision_row is not None:
+            self.decisions.append((decision_row, intake_row, steps[-1], lead))
+        self.intakes.append(intake_row)
+        self._remember(lead)
+        if self.campaign_id is not None:
+            self.members.append({"id": new_id("cm"), "campaign_id": self.campaign_id, "subject_type": "lead",
+                                 "subject_id": lead.id, "added_at": now, "status": "Member"})
+        return RowResult("created", "lead", lead.id)
+
+    def _spam_campaign(self) -> str:
+        if self.spam_campaign_id is None:
+            self.spam_campaign_id = single.spam_campaign(self.uow, self.pb, self.now).id
+        return self.spam_campaign_id
+
+    def _activities(self, lead: Lead, channel: ChannelDef, data: LeadIn) -> list[dict[str, Any]]:
+        acts = data.activities or []
+        out = [{"id": new_id("act"), "subject_type": "lead", "subject_id": lead.id, "type": a.type, "at": a.at,
+                "details": {"channel": channel.name}, "actor_id": None} for a in acts]
+        if not acts:
+            out.append({"id": new_id("act"), "subject_type": "lead", "subject_id": lead.id, "type": channel.name,
+                        "at": self.now, "details": {"channel": channel.name}, "actor_id": None})
+        latest = max(acts, key=lambda a: a.at) if acts else None
+        lead.last_interesting_moment = f"{channel.label}" + (f": {latest.type}" if latest else "")
+        lead.last_interesting_moment_at = latest.at if latest else self.now
+        return out
+
+    def _m4(self, lead: Lead, account: Account, family: list[Account]) -> dict[str, Any] | None:
+        """M4's checks (services.intake._apply_m4) on prefetched data; a conversion or recycle falls back."""
+        pb = self.pb
+        segment = single.account_segment(pb, account)
+        if segment not in pb.intake.customer_convert_segments:
+            return None
+        if account.type in pb.intake.customer_convert_types:
+            raise Fallback("M4 converts the lead")
+        if any(a.type in pb.intake.customer_convert_types for a in family):
+            return None
+        target = pb.intake.open_opportunity_status
+        open_opp = self.open_opps.get(account.id) or None
+        if open_opp is None or target is None:
+            return None
+        try:
+            lifecycle.plan_transition(pb, current=lead.status, to=target, reason=pb.intake.open_opportunity_reason,
+                                      rule="m4-open-opportunity")
+        except LeadflowError as refused:
+            return {"step": "m4", "action": "none", "why": f"open opportunity {open_opp}, but {refused.message}"}
+        raise Fallback("M4 recycles the lead")
+
+    def _route(self, lead: Lead, account: Account | None, family: list[Account], activities: list[dict[str, Any]],
+               hist: History, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """services.routing.route_lead on the chunk's data; the decision row is written with the chunk."""
+        pb, now, flow, pools = self.pb, self.now, self.flow, self.pools
+        if (lead.score or 0) < flow.threshold:
+            record = RoutingRecord(channel=lead.channel or "", segment=lead.segment or pb.segmentation.unknown,
+                                   region=lead.region, score=lead.score or 0, status=lead.status)
+        else:
+            record = self._record(lead, account, activities)
+        decision = flow.decide(record, pools.has_member, pools.user_available)
+        trace = list(decision.trace)
+        inputs = routing_service._plain(decision.inputs)
+        if not decision.routed:
+            result = routing_service.RoutingResult(lead.id, False, decision.rule, decision.assign, owner_of(lead),
+                                                   trace[-1].why, trace, inputs, [])
+            return result.step(), None
+        if routing_service._assigns_earliest_mql(pb, decision.rule):
+            raise Fallback("R3 may move the company's other leads")
+        rctx = ctx.nested(rule=decision.rule, why="routing")
+        assign, rule = decision.assign, decision.rule
+        owner, rr = routing_service._resolve(pools, pb, flow, assign)
+        if owner is None:
+            lost = f"{assign} could not give a turn ({rr.get('why', 'no default owner user')})"
+            assign, rule = flow.unroutable, UNROUTABLE_RULE
+            owner, _ = routing_service._resolve(pools, pb, flow, assign)
+            trace.append(TraceEntry(UNROUTABLE_RULE, True, f"{lost}: unroutable, to {assign} (R10)"))
+        if owner is None:
+            owner = owner_of(lead)
+        if rr.get("chosen"):
+            last = trace[-1]
+            trace[-1] = TraceEntry(last.rule, last.matched, f"{last.why}: {rr['why']}")
+        why = trace[-1].why
+        notify = list(dict.fromkeys([*([owner.id] if owner and owner.type == "user" else []), *decision.notify]))
+        days = decision.sla_business_days
+        due = sla.due_explained(now, days, routing_service._calendar(pools, pb, lead, owner)) \
+            if days is not None else None
+        result = routing_service.RoutingResult(lead.id, True, rule, assign, owner, why, trace, inputs, notify, days,
+                                               due.at if due else None, due.why if due else None, rr)
+        actx = rctx.nested(rule=rule, why=why)
+        previous = owner_of(lead)
+        if owner is not None:
+            set_owner(lead, owner)
+        lead.route_requested_at = None
+        if due is not None:
+            lead.sla_due_at = due.at
+            lead.sla_first_response_at = None
+            lead.sla_breached_at = None
+        hist.flush(actx)
+        if result.assignment.kind == "pool" and owner is not None and owner.type == "user":
+            pools.record_assignment(owner.id)
+        row = {"lead_id": lead.id, "decided_at": now, "playbook": pb.name, "rule": result.rule,
+               "routed": result.routed, "assign_kind": result.assignment.kind,
+               "pool_id": result.assignment.id if result.assignment.kind == "pool" else None,
+               "pool_key": result.assignment.key, "owner_type": result.owner.type if result.owner else None,
+               "owner_id": result.owner.id if result.owner else None, "why": result.why,
+               "trace": [{"rule": t.rule, "matched": t.matched, "why": t.why} for t in result.trace],
+               "inputs": result.inputs, "notify": result.notify, "round_robin": to_json(result.round_robin),
+               "sla_business_days": result.sla_business_days, "sla_due_at": result.sla_due,
+               "sla_why": result.sla_why, "actor_id": str(self.actor), "change_id": actx.change_id}
+        event = {"event_type": "lead.routed", "entity_type": "lead", "entity_id": lead.id,
+                 "payload": {"lead": lead.id,
+                             "owner": {"type": result.owner.type, "id": result.owner.id} if result.owner else None,
+                             "previous_owner": {"type": previous.type, "id": previous.id} if previous else None,
+                             "rule": result.rule, "why": result.why, "notify": result.notify,
+                             "sla_due": to_json(result.sla_due), "decision": None},
+                 "change_id": actx.change_id, "created_at": now, "available_at": now, "attempts": 0}
+        row["_event"] = event
+        return result.step(), row
+
+    def _record(self, lead: Lead, account: Account | None, activities: list[dict[str, Any]]) -> RoutingRecord:
+        pb, now = self.pb, self.now
+        top = None
+        if account is not None and account.parent_id:
+            top = account
+            seen = {account.id}
+            while top.parent_id and top.parent_id not in seen and top.parent_id in self.accounts:
+                top = self.accounts[top.parent_id]
+                seen.add(top.id)
+            top = top if top is not account else None
+        email_domain = lead.email.rsplit("@", 1)[-1] if lead.email and "@" in lead.email else None
+        return RoutingRecord(
+            channel=lead.channel or "", segment=lead.segment or pb.segmentation.unknown, region=lead.region,
+            score=lead.score or 0, status=lead.status, country=lead.country, state=lead.state,
+            industry=lead.industry, title=lead.title,
+            university=routing_service.is_university(pb, lead.company, (lead.domain, email_domain)),
+            public_sector=is_public_sector(pb, industry=lead.industry, country=lead.country).public_sector,
+            active=lead.active_until is not None and lead.active_until > now,
+            activities=frozenset(a["type"] for a in activities),
+            account=routing_service.account_view(pb, account) if account is not None else None,
+            ultimate_parent=routing_service.account_view(pb, top) if top is not None else None,
+            same_company=self._same_company(lead) if account is None else (),
+        )
+
+    def _same_company(self, lead: Lead) -> tuple[SameCompanyLead, ...]:
+        """R3's other leads of the company: the stored ones (one query) and this batch's pending ones."""
+        pb = self.pb
+        stored = routing_service.same_company_leads(self.uow, pb, lead)
+        routing = pb.routing
+        statuses = {*routing.same_company.mql_statuses, *routing.same_company.working_statuses} if routing else set()
+        name = normalise_company(lead.company)
+        if not statuses or (not lead.domain and not name):
+            return stored
+        extra = []
+        for other in self.pending:
+            if other.id == lead.id or other.status not in statuses or other.matched_account_id is not None \
+                    or other.merged_into_id or other.converted_at or other.spam:
+                continue
+            if (lead.domain and other.domain == lead.domain) or (name.key and other.company_key == name.key):
+                extra.append((other.mql_date, other.created_at, other.id, SameCompanyLead(
+                    status=other.status, mql_date=other.mql_date,
+                    owner_type="queue" if other.owner_type == "queue" else "user", owner_id=other.owner_id,
+                    lead_id=other.id)))
+        if not extra:
+            return stored
+        nulls_first = self.uow.session.get_bind().dialect.name == "sqlite"
+        merged = [(s.mql_date, None, s.lead_id, s) for s in stored] + extra
+        # the stored ones were created before the pending ones (or at the same time, by an earlier chunk)
+        merged.sort(key=lambda t: ((t[0] is None) != nulls_first, _utc(t[0]) if t[0] else dt.datetime.min.replace(
+            tzinfo=dt.UTC), _utc(t[1]) if t[1] else dt.datetime.min.replace(tzinfo=dt.UTC), t[2]))
+        return tuple(t[3] for t in merged[:routing_service._SAME_COMPANY_LIMIT])
+
+    # ---- writes
+
+    def write(self) -> None:
+        """Write the pending rows: one executemany per table."""
+        session = self.uow.session
+        conn = session.connection()
+        if self.pending:
+            session.info["wrote"] = True
+            lead_cols = [c.key for c in Lead.__table__.columns]
+            conn.execute(insert(Lead.__table__), [{c: getattr(r, c) for c in lead_cols} for r in self.pending])
+        if self.decisions:
+            rows = [{k: v for k, v in d.items() if k != "_event"} for d, _, _, _ in self.decisions]
+            ids = conn.execute(insert(RoutingDecision.__table__).returning(RoutingDecision.__table__.c.id,
+                                                                           sort_by_parameter_order=True),
+                               rows).scalars().all()
+            events = []
+            for decision_id, (row, _intake_row, step, _lead) in zip(ids, self.decisions, strict=True):
+                step["decision"] = decision_id
+                event = row["_event"]
+                event["payload"]["decision"] = decision_id
+                event["dedupe_key"] = f"lead.routed:{decision_id}"
+                events.append(event)
+            conn.execute(insert(OutboxEvent.__table__), events)
+        if self.history:
+            conn.execute(insert(FieldHistory.__table__), self.history)
+        if self.activities:
+            conn.execute(insert(Activity.__table__), self.activities)
+        if self.members:
+            conn.execute(insert(CampaignMember.__table__), self.members)
+        if self.intakes:
+            for row in self.intakes:
+                row["steps"] = json.loads(json.dumps(row["steps"], default=str))
+            conn.execute(insert(Intake.__table__), self.intakes)
+        self.pools.write(session)
+        self.pending, self.history, self.activities, self.members, self.intakes, self.decisions = \
+            [], [], [], [], [], []
+
+    def after_single(self, subject_type: str | None, subject_id: str | None) -> None:
+        """A per-row intake ran: its person is a candidate for the rows after it, and the round-robin
+        credits and capacity counts it may have changed are read again."""
+        self.pools = BatchPools(self.uow, self.pb, self.now)
+        model = {"lead": Lead, "contact": Contact}.get(subject_type or "")
+        if model is None or subject_id is None:
+            return
+        person = self.uow.session.get(model, subject_id)
+        if person is None:
+            return
+        if person.email:
+            self.emails.add(person.email)
+        entity = model.__entity__
+        site = (getattr(person, "website", None) or getattr(person, "domain", None))
+        row = self._person_row(entity, person.id, person.first_name, person.last_name,
+                               getattr(person, "company", None), person.phone, site, person.country, person.email)
+        self.dup_rows[(entity, person.id)] = (person.created_at or self.now, entity, person.id, row)
+        keys = candidate_keys(row)
+        last = (person.last_name or "").lower() or None
+        for kind, value in (("phone", keys.get("phone")), ("last_name", last),
+                            ("last_name", keys.get("last_name_folded")),
+                            ("domain", getattr(person, "domain", None) if entity == "lead" else None)):
+            refs = self.dup_keys.get((kind, entity, value or ""))
+            if value and refs is not None and (entity, person.id) not in refs:
+                refs.append((entity, person.id))
+
+
+def _facts(lead: Lead, account: Account | None, family: list[Account]) -> lifecycle.ClassificationFacts:
+    if account is None:
+        return lifecycle.ClassificationFacts(matching_done=lead.matched_at is not None, matched=None,
+                                             product_user=lead.product_user, partner_managed=lead.partner_managed)
+
+    def facts(a: Account) -> lifecycle.AccountFacts:
+        return lifecycle.AccountFacts(id=a.id, type=a.type, partner_managed=a.partner_managed)
+
+    return lifecycle.ClassificationFacts(matching_done=True, matched=facts(account),
+                                         hierarchy=[facts(a) for a in family], product_user=lead.product_user,
+                                         partner_managed=lead.partner_managed)
+
+
+def _lead_row(data: LeadIn, norm: single.Normalised) -> LeadRow:
+    return LeadRow(id="new", email=norm.email, company=data.company, website=norm.website, country=norm.country)
+
+
+def _lower_last(row: PersonRow) -> str:
+    return (row.last_name or "").lower()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _slices(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+__all__ = ["Batch", "Fallback", "RowResult"]
