@@ -489,8 +489,8 @@ class Batch:
                       "confidence": match.confidence if match else None,
                       "evidence": match.evidence if match else "no account matched"})
         account = self.accounts.get(match.account_id) if match else None
-        if match is not None and (account is None or derive.needs_hierarchy_refresh(account)):
-            raise Fallback("the matched account's figures are derived first")
+        if match is not None and account is None:
+            raise Fallback("the matched account is not loaded")
         touched_at = max([a.at for a in data.activities], default=now)
         lead = single._new_lead(pb, channel, data, norm, touched_at)
         lead.company_key = company_key(lead.company)
@@ -517,6 +517,10 @@ class Batch:
         hist.flush(ctx)
         # derive (S1-S5, S10), in its own change as services.derive does
         dctx = ctx.nested()
+        if account is not None and derive.needs_hierarchy_refresh(account):
+            # as the per-row derivation: the account's hierarchy first (ORM, once per account), same rule and why
+            with self.uow.changing(actor=actor, now=now, rule=ctx.rule, why=ctx.why):
+                derive.refresh_hierarchy(self.uow, pb, account, now)
         acts = [(a["type"], a["at"]) for a in activities]
         family = self.family(account) if account is not None else []
         figures = derive.apply_lead_figures(
