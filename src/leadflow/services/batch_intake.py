@@ -146,31 +146,42 @@ class BatchPools(routing_service.Pools):
 
     def __init__(self, uow: UnitOfWork, pb: Playbook, now: dt.datetime) -> None:
         super().__init__(uow, pb, now)
-        self._decisions: list[tuple[str, dt.datetime]] | None = None
+        self._decisions: dict[str, list[dt.datetime]] | None = None
+        self._seen_decision = 0
         self.credits: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.dirty: set[tuple[str, str, str]] = set()
 
-    def decisions(self) -> list[tuple[str, dt.datetime]]:
+    def decisions(self) -> dict[str, list[dt.datetime]]:
+        """Round-robin assignments of the last 8 days by owner (R9 capacity), read once, then kept current."""
         if self._decisions is None:
-            since = self.now - dt.timedelta(days=8)
-            rows = self.uow.session.execute(
-                select(RoutingDecision.owner_id, RoutingDecision.decided_at).where(
-                    RoutingDecision.assign_kind == "pool", RoutingDecision.owner_type == "user",
-                    RoutingDecision.decided_at >= since))
-            self._decisions = [(r.owner_id, r.decided_at) for r in rows]
+            self._decisions = {}
+            self.read_decisions()
         return self._decisions
+
+    def read_decisions(self) -> None:
+        """Add the stored assignments this object has not seen yet (after a per-row intake routed)."""
+        if self._decisions is None:
+            return
+        since = self.now - dt.timedelta(days=8)
+        rows = self.uow.session.execute(
+            select(RoutingDecision.id, RoutingDecision.owner_id, RoutingDecision.decided_at).where(
+                RoutingDecision.assign_kind == "pool", RoutingDecision.owner_type == "user",
+                RoutingDecision.decided_at >= since, RoutingDecision.id > self._seen_decision))
+        for r in rows:
+            self._decisions.setdefault(r.owner_id, []).append(r.decided_at)
+            self._seen_decision = max(self._seen_decision, r.id)
 
     def _assigned_counts(self, users: list[User]) -> dict[str, tuple[int, int]]:
         limited = [u for u in users if u.rr_capacity_per_day is not None or u.rr_capacity_per_week is not None]
         if not limited:
             return {}
-        rows = self.decisions()
+        by_owner = self.decisions()
         out: dict[str, tuple[int, int]] = {}
         for user in limited:
             zone = sla.region_calendar(self.pb, user.region).zone
             today = self.now.astimezone(zone).date()
             week_start = today - dt.timedelta(days=today.weekday())
-            days = [at.astimezone(zone).date() for owner, at in rows if owner == user.id]
+            days = [at.astimezone(zone).date() for at in by_owner.get(user.id, ())]
             out[user.id] = (sum(1 for d in days if d == today), sum(1 for d in days if week_start <= d <= today))
         return out
 
@@ -213,7 +224,19 @@ class BatchPools(routing_service.Pools):
         return choice
 
     def record_assignment(self, owner_id: str) -> None:
-        self.decisions().append((owner_id, self.now))
+        """This batch's assignment counts toward the owner's capacity from now on."""
+        if self._decisions is not None:
+            self._decisions.setdefault(owner_id, []).append(self.now)
+
+    def after_single(self) -> None:
+        """A per-row intake ran (after this batch's credits were written): read its turns again."""
+        self.credits.clear()
+        self._members.clear()
+        self.read_decisions()
+
+    def written(self, ids: list[int]) -> None:
+        if ids:
+            self._seen_decision = max(self._seen_decision, *ids)
 
     def write(self, session: Session) -> None:
         """Store the credits this chunk changed (new rows inserted, known rows updated)."""
@@ -265,6 +288,7 @@ class Batch:
         self.flow = compile_flow(self.pb)
         self.pools = BatchPools(uow, self.pb, now)
         self.pending: list[Lead] = []
+        self.by_company: dict[str, list[Lead]] = {}  # pending leads by "d:domain" and "k:company key" (R3)
         self.history: list[dict[str, Any]] = []
         self.activities: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
@@ -542,6 +566,9 @@ class Batch:
             steps.append(step)
         # accepted: keep it
         self.pending.append(lead)
+        for k in (f"d:{lead.domain}" if lead.domain else "", f"k:{lead.company_key}" if lead.company_key else ""):
+            if k:
+                self.by_company.setdefault(k, []).append(lead)
         self.history += history
         self.activities += activities
         self.members += members
@@ -698,7 +725,9 @@ class Batch:
         if not statuses or (not lead.domain and not name):
             return stored
         extra = []
-        for other in self.pending:
+        nearby = {id(o): o for k in (f"d:{lead.domain}" if lead.domain else "", f"k:{name.key}" if name.key else "")
+                  if k for o in self.by_company.get(k, ())}
+        for other in nearby.values():
             if other.id == lead.id or other.status not in statuses or other.matched_account_id is not None \
                     or other.merged_into_id or other.converted_at or other.spam:
                 continue
@@ -731,6 +760,7 @@ class Batch:
             ids = conn.execute(insert(RoutingDecision.__table__).returning(RoutingDecision.__table__.c.id,
                                                                            sort_by_parameter_order=True),
                                rows).scalars().all()
+            self.pools.written(list(ids))
             events = []
             for decision_id, (row, _intake_row, step, _lead) in zip(ids, self.decisions, strict=True):
                 step["decision"] = decision_id
@@ -750,13 +780,14 @@ class Batch:
                 row["steps"] = json.loads(json.dumps(row["steps"], default=str))
             conn.execute(insert(Intake.__table__), self.intakes)
         self.pools.write(session)
+        self.by_company = {}
         self.pending, self.history, self.activities, self.members, self.intakes, self.decisions = \
             [], [], [], [], [], []
 
     def after_single(self, subject_type: str | None, subject_id: str | None) -> None:
         """A per-row intake ran: its person is a candidate for the rows after it, and the round-robin
         credits and capacity counts it may have changed are read again."""
-        self.pools = BatchPools(self.uow, self.pb, self.now)
+        self.pools.after_single()
         model = {"lead": Lead, "contact": Contact}.get(subject_type or "")
         if model is None or subject_id is None:
             return
