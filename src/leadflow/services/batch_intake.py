@@ -88,6 +88,7 @@ class History:
         self.record = record
         self.out = out
         self.flushed: dict[str, Any] | None = None
+        self.raw: dict[str, Any] = {}
         self.rules: dict[str, tuple[str, str]] = {}
 
     def set_field(self, record: Any, name: str, value: Any, rule: str, why: str) -> bool:
@@ -111,19 +112,24 @@ class History:
             record.created_at = record.created_at or ctx.now
             record.updated_at = ctx.now
             self.flushed = snapshot(record)
+            self.raw = {k: getattr(record, k) for k in self.flushed}
             self.out.append(self._row(ctx, CREATED, None, dict(self.flushed)))
             self.rules.clear()
             return
-        current = snapshot(record)
         changed = False
-        for name, new in current.items():
-            old = self.flushed.get(name)
+        for name, before in self.raw.items():
+            value = getattr(record, name)
+            if value is before:  # not set since the last flush (the ORM's history sees only sets, too)
+                continue
+            self.raw[name] = value
+            new = to_json(value)
+            old = self.flushed[name]
             if old != new:
+                self.flushed[name] = new
                 self.out.append(self._row(ctx, name, old, new))
                 changed = True
         if changed:
             record.updated_at = ctx.now
-        self.flushed = current
         self.rules.clear()
 
 
@@ -289,6 +295,8 @@ class Batch:
         self.pools = BatchPools(uow, self.pb, now)
         self.pending: list[Lead] = []
         self.by_company: dict[str, list[Lead]] = {}  # pending leads by "d:domain" and "k:company key" (R3)
+        self.same_company: dict[str, list[tuple[Any, ...]]] = {}  # stored ones, by the same keys
+        self.dialect = uow.session.get_bind().dialect.name
         self.history: list[dict[str, Any]] = []
         self.activities: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
@@ -716,34 +724,43 @@ class Batch:
         )
 
     def _same_company(self, lead: Lead) -> tuple[SameCompanyLead, ...]:
-        """R3's other leads of the company: the stored ones (one query) and this batch's pending ones."""
-        pb = self.pb
-        stored = routing_service.same_company_leads(self.uow, pb, lead)
-        routing = pb.routing
+        """R3's other leads of the company (routing.same_company_leads): the stored ones, read once per domain
+        and company key for the chunk, and this batch's pending ones, in the store's order."""
+        routing = self.pb.routing
         statuses = {*routing.same_company.mql_statuses, *routing.same_company.working_statuses} if routing else set()
         name = normalise_company(lead.company)
         if not statuses or (not lead.domain and not name):
-            return stored
-        extra = []
-        nearby = {id(o): o for k in (f"d:{lead.domain}" if lead.domain else "", f"k:{name.key}" if name.key else "")
-                  if k for o in self.by_company.get(k, ())}
-        for other in nearby.values():
-            if other.id == lead.id or other.status not in statuses or other.matched_account_id is not None \
-                    or other.merged_into_id or other.converted_at or other.spam:
-                continue
-            if (lead.domain and other.domain == lead.domain) or (name.key and other.company_key == name.key):
-                extra.append((other.mql_date, other.created_at, other.id, SameCompanyLead(
-                    status=other.status, mql_date=other.mql_date,
-                    owner_type="queue" if other.owner_type == "queue" else "user", owner_id=other.owner_id,
-                    lead_id=other.id)))
-        if not extra:
-            return stored
-        nulls_first = self.uow.session.get_bind().dialect.name == "sqlite"
-        merged = [(s.mql_date, None, s.lead_id, s) for s in stored] + extra
-        # the stored ones were created before the pending ones (or at the same time, by an earlier chunk)
-        merged.sort(key=lambda t: ((t[0] is None) != nulls_first, _utc(t[0]) if t[0] else dt.datetime.min.replace(
-            tzinfo=dt.UTC), _utc(t[1]) if t[1] else dt.datetime.min.replace(tzinfo=dt.UTC), t[2]))
-        return tuple(t[3] for t in merged[:routing_service._SAME_COMPANY_LIMIT])
+            return ()
+        keys = [k for k in (f"d:{lead.domain}" if lead.domain else "", f"k:{name.key}" if name.key else "") if k]
+        found: dict[str, tuple[Any, ...]] = {}
+        for key in keys:
+            for entry in self._stored_same_company(key, statuses):
+                found[entry[2]] = entry
+            for other in self.by_company.get(key, ()):
+                if other.id not in found and _counts_for_r3(other, statuses):
+                    found[other.id] = _same_company_entry(other.mql_date, other.created_at, other.id, other.status,
+                                                          other.owner_type, other.owner_id)
+        found.pop(lead.id, None)
+        nulls_first = self.dialect == "sqlite"
+        ordered = sorted(found.values(), key=lambda t: ((t[0] is None) != nulls_first, t[0] or _MIN, t[1] or _MIN,
+                                                        t[2]))
+        return tuple(t[3] for t in ordered[:routing_service._SAME_COMPANY_LIMIT])
+
+    def _stored_same_company(self, key: str, statuses: set[str]) -> list[tuple[Any, ...]]:
+        found = self.same_company.get(key)
+        if found is None:
+            column = Lead.domain if key.startswith("d:") else Lead.company_key
+            stmt = (
+                select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at)
+                .where(column == key[2:], Lead.status.in_(statuses), Lead.matched_account_id.is_(None),
+                       Lead.merged_into_id.is_(None), Lead.converted_at.is_(None), Lead.spam.is_(False))
+                .order_by(Lead.mql_date, Lead.created_at, Lead.id)
+                .limit(routing_service._SAME_COMPANY_LIMIT + 1)  # + 1: the lead itself is left out afterwards
+            )
+            found = [_same_company_entry(r.mql_date, r.created_at, r.id, r.status, r.owner_type, r.owner_id)
+                     for r in self.uow.session.execute(stmt)]
+            self.same_company[key] = found
+        return found
 
     # ---- writes
 
@@ -780,6 +797,13 @@ class Batch:
                 row["steps"] = json.loads(json.dumps(row["steps"], default=str))
             conn.execute(insert(Intake.__table__), self.intakes)
         self.pools.write(session)
+        routing = self.pb.routing
+        statuses = {*routing.same_company.mql_statuses, *routing.same_company.working_statuses} if routing else set()
+        for key, leads in self.by_company.items():
+            cached = self.same_company.get(key)
+            if cached is not None:
+                cached += [_same_company_entry(o.mql_date, o.created_at, o.id, o.status, o.owner_type, o.owner_id)
+                           for o in leads if _counts_for_r3(o, statuses)]
         self.by_company = {}
         self.pending, self.history, self.activities, self.members, self.intakes, self.decisions = \
             [], [], [], [], [], []
@@ -788,6 +812,7 @@ class Batch:
         """A per-row intake ran: its person is a candidate for the rows after it, and the round-robin
         credits and capacity counts it may have changed are read again."""
         self.pools.after_single()
+        self.same_company.clear()  # R3 may have moved the company's leads; the row's own lead counts now
         model = {"lead": Lead, "contact": Contact}.get(subject_type or "")
         if model is None or subject_id is None:
             return
@@ -822,6 +847,21 @@ def _facts(lead: Lead, account: Account | None, family: list[Account]) -> lifecy
     return lifecycle.ClassificationFacts(matching_done=True, matched=facts(account),
                                          hierarchy=[facts(a) for a in family], product_user=lead.product_user,
                                          partner_managed=lead.partner_managed)
+
+
+_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _counts_for_r3(lead: Lead, statuses: set[str]) -> bool:
+    return (lead.status in statuses and lead.matched_account_id is None and not lead.merged_into_id
+            and lead.converted_at is None and not lead.spam)
+
+
+def _same_company_entry(mql_date: dt.datetime | None, created_at: dt.datetime | None, lead_id: str, status: str,
+                        owner_type: str | None, owner_id: str | None) -> tuple[Any, ...]:
+    return (_utc(mql_date) if mql_date else None, _utc(created_at) if created_at else None, lead_id,
+            SameCompanyLead(status=status, mql_date=mql_date, owner_type="queue" if owner_type == "queue" else "user",
+                            owner_id=owner_id, lead_id=lead_id))
 
 
 def _lead_row(data: LeadIn, norm: single.Normalised) -> LeadRow:
