@@ -84,12 +84,22 @@ class Ctx:
 class History:
     """The field history of one new lead, as the unit of work's flush listener would write it."""
 
-    def __init__(self, record: Lead, out: list[dict[str, Any]]) -> None:
+    def __init__(self, record: Lead | Contact, out: list[dict[str, Any]], *, stored: bool = False) -> None:
         self.record = record
         self.out = out
         self.flushed: dict[str, Any] | None = None
         self.raw: dict[str, Any] = {}
         self.rules: dict[str, tuple[str, str]] = {}
+        if stored:  # a record read from the store: history starts from what is stored
+            self.flushed = snapshot(record)
+            self.raw = {k: getattr(record, k) for k in self.flushed}
+
+    def copy(self, record: Lead | Contact, out: list[dict[str, Any]]) -> History:
+        """The same history state for a copy of the record (an update is tried on a copy)."""
+        other = History(record, out)
+        other.flushed = dict(self.flushed) if self.flushed is not None else None
+        other.raw = {k: getattr(record, k) for k in self.raw}
+        return other
 
     def set_field(self, record: Any, name: str, value: Any, rule: str, why: str) -> bool:
         if to_json(getattr(record, name)) == to_json(value):
@@ -100,15 +110,15 @@ class History:
 
     def _row(self, ctx: Ctx, name: str, old: Any, new: Any) -> dict[str, Any]:
         rule, why = self.rules.pop(name, (ctx.rule, ctx.why))
-        return {"change_id": ctx.change_id, "entity_type": "lead", "entity_id": self.record.id, "field": name,
-                "old_value": old, "new_value": new, "changed_at": ctx.now, "actor_type": ctx.actor.type,
+        return {"change_id": ctx.change_id, "entity_type": self.record.__entity__, "entity_id": self.record.id,
+                "field": name, "old_value": old, "new_value": new, "changed_at": ctx.now, "actor_type": ctx.actor.type,
                 "actor_id": ctx.actor.id, "rule": rule, "why": why}
 
     def flush(self, ctx: Ctx) -> None:
         record = self.record
         if self.flushed is None:
             _apply_defaults(record)
-            record.id = record.id or new_id(Lead.__id_prefix__)
+            record.id = record.id or new_id(record.__id_prefix__)
             record.created_at = record.created_at or ctx.now
             record.updated_at = ctx.now
             self.flushed = snapshot(record)
@@ -302,7 +312,12 @@ class Batch:
         self.members: list[dict[str, Any]] = []
         self.intakes: list[dict[str, Any]] = []
         self.decisions: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], Lead]] = []
-        self.emails: set[str] = set()
+        self.people: dict[str, Lead | Contact | None] = {}  # by email: the person an update touches (I7)
+        self.hist: dict[str, History] = {}  # by id: every person this batch holds
+        self.acts_of: dict[str, list[tuple[str, dt.datetime]]] = {}  # by lead id: its activities (type, at)
+        self.updated: dict[str, Lead | Contact] = {}  # stored people changed, by id (UPDATE at write)
+        self.new_ids: set[str] = set()  # pending people not yet inserted
+        self.joined: set[tuple[str, str]] = set()  # campaign members known (subject type, id)
         self.accounts: dict[str, Account] = {}
         self.children: dict[str, list[str]] = {}
         self.open_opps: dict[str, str] = {}
@@ -317,11 +332,7 @@ class Batch:
         """Everything the chunk's rows read, with a few IN queries."""
         session = self.uow.session
         norms = [(n, d, norm) for n, d, norm in rows if norm is not None]
-        emails = {norm.email for _, _, norm in norms if norm.email}
-        for model in (Contact, Lead):
-            for chunk in _slices(sorted(emails)):
-                self.emails.update(session.scalars(
-                    select(model.email).where(model.email.in_(chunk), model.merged_into_id.is_(None))))
+        self._load_people({norm.email for _, _, norm in norms if norm.email})
         # account matching against the shared index, once for the chunk
         engine = session.get_bind()
         if self.env._shared and isinstance(engine, Engine):
@@ -333,6 +344,48 @@ class Batch:
                 self.matches[number] = self.env.match(_lead_row(data, norm))
         self._load_accounts({m.account_id for m in self.matches.values() if m is not None})
         self._load_duplicates(norms)
+
+    def _load_people(self, emails: set[str]) -> None:
+        """I7: for each email, the live contact, else the oldest live lead (as transient copies)."""
+        session = self.uow.session
+        wanted = sorted(e for e in emails if e not in self.people)
+        found: dict[str, Lead | Contact] = {}
+        for model in (Lead, Contact):  # contacts last: they win
+            columns = list(model.__table__.columns)
+            for chunk in _slices(wanted):
+                stmt = (select(*columns).where(model.email.in_(chunk), model.merged_into_id.is_(None))
+                        .order_by(model.created_at.desc(), model.id.desc()))
+                for r in session.execute(stmt):
+                    values = dict(r._mapping)
+                    record = model(**values)
+                    if model is Lead:
+                        record.company_key = values["company_key"]
+                    found[values["email"]] = record  # the oldest comes last
+        for email in wanted:
+            self.people[email] = found.get(email)
+        stored = [p for p in found.values() if p.id not in self.hist]
+        for person in stored:
+            self.hist[person.id] = History(person, [], stored=True)
+        lead_ids = sorted(p.id for p in stored if isinstance(p, Lead))
+        for lead_id in lead_ids:
+            self.acts_of[lead_id] = []
+        for chunk in _slices(lead_ids):
+            for r in session.execute(select(Activity.subject_id, Activity.type, Activity.at)
+                                     .where(Activity.subject_type == "lead", Activity.subject_id.in_(chunk))):
+                self.acts_of[r.subject_id].append((r.type, r.at))
+        if self.campaign_id is not None:
+            ids = sorted(p.id for p in stored)
+            for chunk in _slices(ids):
+                for r in session.execute(select(CampaignMember.subject_type, CampaignMember.subject_id).where(
+                        CampaignMember.campaign_id == self.campaign_id, CampaignMember.subject_id.in_(chunk))):
+                    self.joined.add((r.subject_type, r.subject_id))
+
+    def _account(self, account_id: str | None) -> Account | None:
+        if account_id is None:
+            return None
+        if account_id not in self.accounts:
+            self._load_accounts({account_id})
+        return self.accounts.get(account_id)
 
     def _load_accounts(self, ids: set[str]) -> None:
         session = self.uow.session
@@ -438,31 +491,33 @@ class Batch:
                           free_mail_extra=self.pb.intake.free_mail_domains_extra,
                           country_aliases=self.pb.countries.aliases)
 
-    def _remember(self, lead: Lead) -> None:
-        """A lead this batch created is a candidate for the rows after it."""
-        row = self._person_row("lead", lead.id, lead.first_name, lead.last_name, lead.company, lead.phone,
-                               lead.website or lead.domain, lead.country, lead.email)
-        self.dup_rows[("lead", lead.id)] = (lead.created_at or self.now, "lead", lead.id, row)
-        keys = candidate_keys(row)
-        for kind, value in (("phone", keys.get("phone")), ("last_name", (lead.last_name or "").lower() or None),
-                            ("domain", lead.domain)):
-            if value and (kind, "lead", value) in self.dup_keys:
-                self.dup_keys[(kind, "lead", value)].append(("lead", lead.id))
-        if lead.last_name and keys.get("last_name_folded") and ("last_name", "lead", keys["last_name_folded"]) \
-                in self.dup_keys and keys["last_name_folded"] != lead.last_name.lower():
-            self.dup_keys[("last_name", "lead", keys["last_name_folded"])].append(("lead", lead.id))
-        if lead.email:
-            self.emails.add(lead.email)
+    def _remember(self, person: Lead | Contact) -> None:
+        """A person this batch holds is a candidate for the rows after it, under the stored values the
+        per-row search compares (phone, lower(last name), domain)."""
+        entity = person.__entity__
+        row = self._dup_row(person)
+        self.dup_rows[(entity, person.id)] = (person.created_at or self.now, entity, person.id, row)
+        domain = person.domain if isinstance(person, Lead) else None
+        for kind, value in (("phone", person.phone), ("last_name", (person.last_name or "").lower() or None),
+                            ("domain", domain)):
+            refs = self.dup_keys.get((kind, entity, value or ""))
+            if value and refs is not None and (entity, person.id) not in refs:
+                refs.append((entity, person.id))
+
+    def _dup_row(self, person: Lead | Contact) -> PersonRow:
+        site = (person.website or person.domain) if isinstance(person, Lead) else None
+        company = person.company if isinstance(person, Lead) else None
+        return self._person_row(person.__entity__, person.id, person.first_name, person.last_name, company,
+                                person.phone, site, person.country, person.email)
 
     # ---- one row
 
-    def duplicates(self, lead: Lead) -> dict[str, Any]:
+    def duplicates(self, lead: Lead | Contact) -> dict[str, Any]:
         """The per-row duplicate step (M1) over the chunk's candidates."""
         rules = self.pb.duplicates
         if rules is None:
             return {"step": "duplicates", "candidates": [], "duplicate_of": None, "why": "no duplicate rules"}
-        me = self._person_row("lead", lead.id, lead.first_name, lead.last_name, lead.company, lead.phone,
-                              lead.website or lead.domain, lead.country, lead.email)
+        me = self._dup_row(lead)
         keys = candidate_keys(me)
         last_names = {lead.last_name.lower(), keys.get("last_name_folded", "")} if lead.last_name else set()
         seen: set[tuple[str, str]] = set()
@@ -499,9 +554,16 @@ class Batch:
             "duplicate_of": {"type": best.type, "id": best.id} if best else None,
         }
 
+    def person(self, email: str) -> Lead | Contact | None:
+        """The person an email belongs to (I7), from the chunk's read or this batch's own people."""
+        if email not in self.people:
+            self._load_people({email})
+        return self.people[email]
+
     def take(self, number: int, channel: ChannelDef, data: LeadIn, norm: single.Normalised,
              key: str | None) -> RowResult:
-        """Take one new person in; raises Fallback (nothing kept) when the per-row intake must do it."""
+        """services.intake._person for one row; raises Fallback (nothing kept) when the per-row intake must
+        do it, or Refused (nothing kept)."""
         pb, now, actor = self.pb, self.now, self.actor
         steps: list[dict[str, Any]] = [{"step": "normalise", "email": norm.email, "phone": norm.phone,
                                         "country": norm.country, "domain": norm.domain,
@@ -512,98 +574,136 @@ class Batch:
             raise single.Refused(f"leads from {blocked} are blocked (domain block list, I6)", "email")
         verdict = single.check_spam_step(pb, data, norm)
         steps.append(verdict)
-        if norm.email and norm.email in self.emails:
-            raise Fallback("same email: an update")
-        single.check_required(pb, data, norm)
-        steps.append({"step": "same_email", "found": None})
-        match = self.matches.get(number)
+        existing = self.person(norm.email) if norm.email else None
+        if existing is None:
+            single.check_required(pb, data, norm)
+        steps.append({"step": "same_email", "found": f"{existing.__entity__}:{existing.id}" if existing else None})
+        match = self.matches[number] if number in self.matches else self.env.match(_lead_row(data, norm))
         steps.append({"step": "match", "account": match.account_id if match else None,
                       "confidence": match.confidence if match else None,
                       "evidence": match.evidence if match else "no account matched"})
-        account = self.accounts.get(match.account_id) if match else None
-        if match is not None and account is None:
-            raise Fallback("the matched account is not loaded")
         touched_at = max([a.at for a in data.activities], default=now)
-        lead = single._new_lead(pb, channel, data, norm, touched_at)
-        lead.company_key = company_key(lead.company)
-        single._apply_match(lead, match, now)
-        flag = bool(verdict["spam"])
-        if flag:
-            lead.spam = True
-            lead.spam_reasons = [r["why"] for r in verdict["reasons"] if r["severity"] == "spam"]
         history: list[dict[str, Any]] = []
-        hist = History(lead, history)
+        person: Lead | Contact
+        if existing is not None:  # an update is tried on a copy: a refusal or fallback leaves the batch as it was
+            person = _clone(existing)
+            hist = self.hist[existing.id].copy(person, history)
+            single._touch(person, data, norm, channel, touched_at)
+            outcome = "updated"
+        else:
+            person = single._new_lead(pb, channel, data, norm, touched_at)
+            person.company_key = company_key(person.company)
+            hist = History(person, history)
+            outcome = "created"
+        lead = person if isinstance(person, Lead) else None
+        if lead is not None:
+            single._apply_match(lead, match, now)
+        flag = bool(verdict["spam"]) and existing is None
+        if verdict["spam"] and existing is not None:
+            verdict["why"] = f"not applied: {existing.__entity__} {existing.id} is already known"
+        if flag:
+            person.spam = True
+            person.spam_reasons = [r["why"] for r in verdict["reasons"] if r["severity"] == "spam"]
         ctx = Ctx(actor, now, f"intake:{channel.name}", f"received on {channel.label}")
         hist.flush(ctx)
         members: list[dict[str, Any]] = []
         if flag:
             members.append({"id": new_id("cm"), "campaign_id": self._spam_campaign(), "subject_type": "lead",
-                            "subject_id": lead.id, "added_at": now, "status": "Flagged by spam rules"})
-        dups = self.duplicates(lead)
+                            "subject_id": person.id, "added_at": now, "status": "Flagged by spam rules"})
+        dups = self.duplicates(person)
         steps.append(dups)
-        lead.duplicate_candidates = dups["candidates"]
-        activities = self._activities(lead, channel, data)
-        if channel.trial_days:
+        if lead is not None:
+            lead.duplicate_candidates = dups["candidates"]
+        activities = self._activities(person, channel, data)
+        acts = [*self.acts_of.get(person.id, []), *((a["type"], a["at"]) for a in activities)]
+        if channel.trial_days and lead is not None:
             steps.append(single._trial(pb, lead, channel, data, touched_at))
-        steps.append(single._enter_status(pb, channel, lead, data))
-        hist.flush(ctx)
-        # derive (S1-S5, S10), in its own change as services.derive does
-        dctx = ctx.nested()
-        if account is not None and derive.needs_hierarchy_refresh(account):
-            # as the per-row derivation: the account's hierarchy first (ORM, once per account), same rule and why
-            with self.uow.changing(actor=actor, now=now, rule=ctx.rule, why=ctx.why):
-                derive.refresh_hierarchy(self.uow, pb, account, now)
-        acts = [(a["type"], a["at"]) for a in activities]
-        family = self.family(account) if account is not None else []
-        figures = derive.apply_lead_figures(
-            pb, lead, account, acts, now, external_score=data.score, keep_stored_external=False,
-            set_=hist.set_field, facts=lambda: _facts(lead, account, family))
-        hist.flush(dctx)
-        steps.append({"step": "derive", "segment": figures.segment, "region": figures.region,
-                      "score": figures.score.total, "score_source": figures.score.source, "mql": figures.mql.mql,
-                      "routing_requested": figures.routing.triggered, "active": figures.active.active,
-                      "active_until": figures.active.until, "not_to_engage": figures.not_to_engage.flag})
-        m4 = None
-        if lead.converted_at is None and lead.status in pb.intake.m4_statuses and account is not None:
-            m4 = self._m4(lead, account, family)
-            if m4:
-                steps.append(m4)
+        if outcome == "created" and lead is not None:
+            steps.append(single._enter_status(pb, channel, lead, data))
         decision_row = None
-        if (m4 is None or m4["action"] == "none") and routing_service.wants_routing(pb, lead):
-            step, decision_row = self._route(lead, account, family, activities, hist, ctx)
-            steps.append(step)
+        if lead is not None:
+            hist.flush(ctx)
+            account = self._account(lead.matched_account_id)
+            if lead.matched_account_id is not None and account is None:
+                raise Fallback("the matched account is not readable")
+            # derive (S1-S5, S10), in its own change as services.derive does
+            dctx = ctx.nested()
+            if account is not None and derive.needs_hierarchy_refresh(account):
+                # as the per-row derivation: the account's hierarchy first (ORM, once per account), same rule, why
+                with self.uow.changing(actor=actor, now=now, rule=ctx.rule, why=ctx.why):
+                    derive.refresh_hierarchy(self.uow, pb, account, now)
+            family = self.family(account) if account is not None else []
+            figures = derive.apply_lead_figures(
+                pb, lead, account, acts, now, external_score=data.score, keep_stored_external=True,
+                set_=hist.set_field, facts=lambda: _facts(lead, account, family))
+            hist.flush(dctx)
+            steps.append({"step": "derive", "segment": figures.segment, "region": figures.region,
+                          "score": figures.score.total, "score_source": figures.score.source,
+                          "mql": figures.mql.mql, "routing_requested": figures.routing.triggered,
+                          "active": figures.active.active, "active_until": figures.active.until,
+                          "not_to_engage": figures.not_to_engage.flag})
+            m4 = None
+            if lead.converted_at is None and lead.status in pb.intake.m4_statuses and account is not None:
+                m4 = self._m4(lead, account, family)
+                if m4:
+                    steps.append(m4)
+            if (m4 is None or m4["action"] == "none") and routing_service.wants_routing(pb, lead):
+                step, decision_row = self._route(lead, account, frozenset(t for t, _ in acts), hist, ctx)
+                steps.append(step)
+        hist.flush(ctx)
         # accepted: keep it
-        self.pending.append(lead)
-        for k in (f"d:{lead.domain}" if lead.domain else "", f"k:{lead.company_key}" if lead.company_key else ""):
-            if k:
-                self.by_company.setdefault(k, []).append(lead)
+        self._keep(person, hist, existing)
+        if lead is not None:
+            self.acts_of[lead.id] = acts
         self.history += history
         self.activities += activities
         self.members += members
         intake_row = {"id": new_id("in"), "channel": channel.name, "received_at": now, "dedupe_key": key,
-                      "actor_id": str(actor), "outcome": "created", "subject_type": "lead", "subject_id": lead.id,
-                      "steps": steps, "payload": json.loads(data.model_dump_json(exclude_none=True))}
+                      "actor_id": str(actor), "outcome": outcome, "subject_type": person.__entity__,
+                      "subject_id": person.id, "steps": steps,
+                      "payload": json.loads(data.model_dump_json(exclude_none=True))}
         if decision_row is not None:
-            self.decisions.append((decision_row, intake_row, steps[-1], lead))
+            self.decisions.append((decision_row, intake_row, steps[-1], person))
         self.intakes.append(intake_row)
-        self._remember(lead)
-        if self.campaign_id is not None:
-            self.members.append({"id": new_id("cm"), "campaign_id": self.campaign_id, "subject_type": "lead",
-                                 "subject_id": lead.id, "added_at": now, "status": "Member"})
-        return RowResult("created", "lead", lead.id)
+        subject = (person.__entity__, person.id)
+        if self.campaign_id is not None and subject not in self.joined:
+            self.joined.add(subject)
+            self.members.append({"id": new_id("cm"), "campaign_id": self.campaign_id, "subject_type": subject[0],
+                                 "subject_id": subject[1], "added_at": now, "status": "Member"})
+        return RowResult(outcome, person.__entity__, person.id)
+
+    def _keep(self, person: Lead | Contact, hist: History, existing: Lead | Contact | None) -> None:
+        """The row is accepted: its person replaces the one this batch held, and waits to be written."""
+        self.hist[person.id] = hist
+        if person.email:
+            self.people[person.email] = person
+        if existing is None or person.id in self.new_ids:
+            if existing is not None:
+                self.pending = [p if p.id != person.id else person for p in self.pending]  # type: ignore[misc]
+            else:
+                self.pending.append(person)  # type: ignore[arg-type]
+            self.new_ids.add(person.id)
+        else:
+            self.updated[person.id] = person
+        if isinstance(person, Lead):
+            for k in (f"d:{person.domain}" if person.domain else "",
+                      f"k:{person.company_key}" if person.company_key else ""):
+                if k:
+                    self.by_company.setdefault(k, []).append(person)
+        self._remember(person)
 
     def _spam_campaign(self) -> str:
         if self.spam_campaign_id is None:
             self.spam_campaign_id = single.spam_campaign(self.uow, self.pb, self.now).id
         return self.spam_campaign_id
 
-    def _activities(self, lead: Lead, channel: ChannelDef, data: LeadIn) -> list[dict[str, Any]]:
+    def _activities(self, lead: Lead | Contact, channel: ChannelDef, data: LeadIn) -> list[dict[str, Any]]:
         acts = data.activities or []
-        out = [{"id": new_id("act"), "subject_type": "lead", "subject_id": lead.id, "type": a.type, "at": a.at,
-                "details": {"channel": channel.name}, "actor_id": None} for a in acts]
+        out = [{"id": new_id("act"), "subject_type": lead.__entity__, "subject_id": lead.id, "type": a.type,
+                "at": a.at, "details": {"channel": channel.name}, "actor_id": None} for a in acts]
         if not acts:
-            out.append({"id": new_id("act"), "subject_type": "lead", "subject_id": lead.id, "type": channel.name,
-                        "at": self.now, "details": {"channel": channel.name}, "actor_id": None})
+            out.append({"id": new_id("act"), "subject_type": lead.__entity__, "subject_id": lead.id,
+                        "type": channel.name, "at": self.now, "details": {"channel": channel.name}, "actor_id": None})
         latest = max(acts, key=lambda a: a.at) if acts else None
         lead.last_interesting_moment = f"{channel.label}" + (f": {latest.type}" if latest else "")
         lead.last_interesting_moment_at = latest.at if latest else self.now
@@ -630,15 +730,15 @@ class Batch:
             return {"step": "m4", "action": "none", "why": f"open opportunity {open_opp}, but {refused.message}"}
         raise Fallback("M4 recycles the lead")
 
-    def _route(self, lead: Lead, account: Account | None, family: list[Account], activities: list[dict[str, Any]],
-               hist: History, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _route(self, lead: Lead, account: Account | None, activity_types: frozenset[str], hist: History,
+               ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """services.routing.route_lead on the chunk's data; the decision row is written with the chunk."""
         pb, now, flow, pools = self.pb, self.now, self.flow, self.pools
         if (lead.score or 0) < flow.threshold:
             record = RoutingRecord(channel=lead.channel or "", segment=lead.segment or pb.segmentation.unknown,
                                    region=lead.region, score=lead.score or 0, status=lead.status)
         else:
-            record = self._record(lead, account, activities)
+            record = self._record(lead, account, activity_types)
         decision = flow.decide(record, pools.has_member, pools.user_available)
         trace = list(decision.trace)
         inputs = routing_service._plain(decision.inputs)
@@ -699,7 +799,7 @@ class Batch:
         row["_event"] = event
         return result.step(), row
 
-    def _record(self, lead: Lead, account: Account | None, activities: list[dict[str, Any]]) -> RoutingRecord:
+    def _record(self, lead: Lead, account: Account | None, activity_types: frozenset[str]) -> RoutingRecord:
         pb, now = self.pb, self.now
         top = None
         if account is not None and account.parent_id:
@@ -717,7 +817,7 @@ class Batch:
             university=routing_service.is_university(pb, lead.company, (lead.domain, email_domain)),
             public_sector=is_public_sector(pb, industry=lead.industry, country=lead.country).public_sector,
             active=lead.active_until is not None and lead.active_until > now,
-            activities=frozenset(a["type"] for a in activities),
+            activities=activity_types,
             account=routing_service.account_view(pb, account) if account is not None else None,
             ultimate_parent=routing_service.account_view(pb, top) if top is not None else None,
             same_company=self._same_company(lead) if account is None else (),
@@ -736,10 +836,13 @@ class Batch:
         for key in keys:
             for entry in self._stored_same_company(key, statuses):
                 found[entry[2]] = entry
+        for key in keys:  # this batch's people, as they are now (a later version of a lead replaces it)
             for other in self.by_company.get(key, ()):
-                if other.id not in found and _counts_for_r3(other, statuses):
+                if _counts_for_r3(other, statuses):
                     found[other.id] = _same_company_entry(other.mql_date, other.created_at, other.id, other.status,
                                                           other.owner_type, other.owner_id)
+                else:
+                    found.pop(other.id, None)
         found.pop(lead.id, None)
         nulls_first = self.dialect == "sqlite"
         ordered = sorted(found.values(), key=lambda t: ((t[0] is None) != nulls_first, t[0] or _MIN, t[1] or _MIN,
@@ -772,6 +875,17 @@ class Batch:
             session.info["wrote"] = True
             lead_cols = [c.key for c in Lead.__table__.columns]
             conn.execute(insert(Lead.__table__), [{c: getattr(r, c) for c in lead_cols} for r in self.pending])
+        for model in (Lead, Contact):
+            changed = [p for p in self.updated.values() if isinstance(p, model)]
+            if changed:
+                session.info["wrote"] = True
+                table = model.__table__
+                columns = [c.key for c in table.columns if c.key != "id"]
+                conn.execute(update(table).where(table.c.id == bindparam("b_id"))
+                             .values({c: bindparam(c) for c in columns}),
+                             [{"b_id": p.id, **{c: getattr(p, c) for c in columns}} for p in changed])
+        self.updated = {}
+        self.new_ids = set()
         if self.decisions:
             rows = [{k: v for k, v in d.items() if k != "_event"} for d, _, _, _ in self.decisions]
             ids = conn.execute(insert(RoutingDecision.__table__).returning(RoutingDecision.__table__.c.id,
@@ -797,43 +911,28 @@ class Batch:
                 row["steps"] = json.loads(json.dumps(row["steps"], default=str))
             conn.execute(insert(Intake.__table__), self.intakes)
         self.pools.write(session)
-        routing = self.pb.routing
-        statuses = {*routing.same_company.mql_statuses, *routing.same_company.working_statuses} if routing else set()
-        for key, leads in self.by_company.items():
-            cached = self.same_company.get(key)
-            if cached is not None:
-                cached += [_same_company_entry(o.mql_date, o.created_at, o.id, o.status, o.owner_type, o.owner_id)
-                           for o in leads if _counts_for_r3(o, statuses)]
+        for key in self.by_company:  # read again from the store when next needed
+            self.same_company.pop(key, None)
         self.by_company = {}
         self.pending, self.history, self.activities, self.members, self.intakes, self.decisions = \
             [], [], [], [], [], []
 
     def after_single(self, subject_type: str | None, subject_id: str | None) -> None:
-        """A per-row intake ran: its person is a candidate for the rows after it, and the round-robin
-        credits and capacity counts it may have changed are read again."""
+        """A per-row intake ran (after this batch was written): what it may have changed is read again - the
+        people of the chunk's emails, its person as a duplicate candidate, round-robin turns, R3's leads."""
         self.pools.after_single()
-        self.same_company.clear()  # R3 may have moved the company's leads; the row's own lead counts now
+        self.same_company.clear()
+        emails = {e for e in self.people}
+        self.people.clear()
+        self.hist.clear()
+        self.acts_of.clear()
+        self._load_people(emails)
         model = {"lead": Lead, "contact": Contact}.get(subject_type or "")
         if model is None or subject_id is None:
             return
         person = self.uow.session.get(model, subject_id)
-        if person is None:
-            return
-        if person.email:
-            self.emails.add(person.email)
-        entity = model.__entity__
-        site = (getattr(person, "website", None) or getattr(person, "domain", None))
-        row = self._person_row(entity, person.id, person.first_name, person.last_name,
-                               getattr(person, "company", None), person.phone, site, person.country, person.email)
-        self.dup_rows[(entity, person.id)] = (person.created_at or self.now, entity, person.id, row)
-        keys = candidate_keys(row)
-        last = (person.last_name or "").lower() or None
-        for kind, value in (("phone", keys.get("phone")), ("last_name", last),
-                            ("last_name", keys.get("last_name_folded")),
-                            ("domain", getattr(person, "domain", None) if entity == "lead" else None)):
-            refs = self.dup_keys.get((kind, entity, value or ""))
-            if value and refs is not None and (entity, person.id) not in refs:
-                refs.append((entity, person.id))
+        if person is not None:
+            self._remember(person)
 
 
 def _facts(lead: Lead, account: Account | None, family: list[Account]) -> lifecycle.ClassificationFacts:
@@ -862,6 +961,15 @@ def _same_company_entry(mql_date: dt.datetime | None, created_at: dt.datetime | 
     return (_utc(mql_date) if mql_date else None, _utc(created_at) if created_at else None, lead_id,
             SameCompanyLead(status=status, mql_date=mql_date, owner_type="queue" if owner_type == "queue" else "user",
                             owner_id=owner_id, lead_id=lead_id))
+
+
+def _clone(record: Lead | Contact) -> Lead | Contact:
+    """A transient copy of a person with every column."""
+    model = type(record)
+    copy = model(**{c.key: getattr(record, c.key) for c in model.__table__.columns})
+    if isinstance(record, Lead):
+        copy.company_key = record.company_key  # type: ignore[union-attr]
+    return copy
 
 
 def _lead_row(data: LeadIn, norm: single.Normalised) -> LeadRow:

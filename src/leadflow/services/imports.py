@@ -338,8 +338,8 @@ def _take_batch(uow: Any, env: IntakeEnv, chunk: Chunk, actor: Actor, now: dt.da
         channel_def = pb.channel(data.channel)
         if norm is not None and channel_def is not None:
             try:
-                batch.take(i, channel_def, data, norm, key)
-                report.created += 1
+                result = batch.take(i, channel_def, data, norm, key)
+                _count(report, result.outcome, False)
                 continue
             except Fallback:
                 pass
