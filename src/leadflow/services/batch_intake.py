@@ -64,7 +64,12 @@ _DUP_LIMIT = 200  # as the per-row duplicate search: each key's oldest 200 candi
 
 
 class Fallback(Exception):
-    """This row needs the per-row intake (it writes more than a new lead, or reads what a chunk cannot)."""
+    """This row needs the per-row intake (it writes more than a new lead, or reads what a chunk cannot).
+    `broad`: the per-row intake may change other people too (R3 moves the company's leads)."""
+
+    def __init__(self, why: str, *, broad: bool = False) -> None:
+        super().__init__(why)
+        self.broad = broad
 
 
 @dataclass
@@ -312,6 +317,7 @@ class Batch:
         self.members: list[dict[str, Any]] = []
         self.intakes: list[dict[str, Any]] = []
         self.decisions: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], Lead]] = []
+        self.chunk_emails: set[str] = set()
         self.people: dict[str, Lead | Contact | None] = {}  # by email: the person an update touches (I7)
         self.hist: dict[str, History] = {}  # by id: every person this batch holds
         self.acts_of: dict[str, list[tuple[str, dt.datetime]]] = {}  # by lead id: its activities (type, at)
@@ -332,7 +338,8 @@ class Batch:
         """Everything the chunk's rows read, with a few IN queries."""
         session = self.uow.session
         norms = [(n, d, norm) for n, d, norm in rows if norm is not None]
-        self._load_people({norm.email for _, _, norm in norms if norm.email})
+        self.chunk_emails = {norm.email for _, _, norm in norms if norm.email}
+        self._load_people(self.chunk_emails)
         # account matching against the shared index, once for the chunk
         engine = session.get_bind()
         if self.env._shared and isinstance(engine, Engine):
@@ -364,8 +371,6 @@ class Batch:
         for email in wanted:
             self.people[email] = found.get(email)
         stored = [p for p in found.values() if p.id not in self.hist]
-        for person in stored:
-            self.hist[person.id] = History(person, [], stored=True)
         lead_ids = sorted(p.id for p in stored if isinstance(p, Lead))
         for lead_id in lead_ids:
             self.acts_of[lead_id] = []
@@ -556,8 +561,8 @@ class Batch:
 
     def person(self, email: str) -> Lead | Contact | None:
         """The person an email belongs to (I7), from the chunk's read or this batch's own people."""
-        if email not in self.people:
-            self._load_people({email})
+        if email not in self.people:  # every email of the chunk not read yet (after a per-row intake)
+            self._load_people({email, *(e for e in self.chunk_emails if e not in self.people)})
         return self.people[email]
 
     def take(self, number: int, channel: ChannelDef, data: LeadIn, norm: single.Normalised,
@@ -587,7 +592,8 @@ class Batch:
         person: Lead | Contact
         if existing is not None:  # an update is tried on a copy: a refusal or fallback leaves the batch as it was
             person = _clone(existing)
-            hist = self.hist[existing.id].copy(person, history)
+            known = self.hist.get(existing.id) or History(existing, [], stored=True)
+            hist = known.copy(person, history)
             single._touch(person, data, norm, channel, touched_at)
             outcome = "updated"
         else:
@@ -747,7 +753,7 @@ class Batch:
                                                    trace[-1].why, trace, inputs, [])
             return result.step(), None
         if routing_service._assigns_earliest_mql(pb, decision.rule):
-            raise Fallback("R3 may move the company's other leads")
+            raise Fallback("R3 may move the company's other leads", broad=True)
         rctx = ctx.nested(rule=decision.rule, why="routing")
         assign, rule = decision.assign, decision.rule
         owner, rr = routing_service._resolve(pools, pb, flow, assign)
@@ -917,16 +923,23 @@ class Batch:
         self.pending, self.history, self.activities, self.members, self.intakes, self.decisions = \
             [], [], [], [], [], []
 
-    def after_single(self, subject_type: str | None, subject_id: str | None) -> None:
-        """A per-row intake ran (after this batch was written): what it may have changed is read again - the
-        people of the chunk's emails, its person as a duplicate candidate, round-robin turns, R3's leads."""
+    def after_single(self, subject_type: str | None, subject_id: str | None, email: str | None,
+                     broad: bool) -> None:
+        """A per-row intake ran (after this batch was written): what it may have changed is read again when
+        next needed - its person (or, when it may have moved others, every person), round-robin turns, R3's
+        leads - and its person is a duplicate candidate for the rows after it."""
         self.pools.after_single()
         self.same_company.clear()
-        emails = {e for e in self.people}
-        self.people.clear()
-        self.hist.clear()
-        self.acts_of.clear()
-        self._load_people(emails)
+        if broad:
+            self.people.clear()
+            self.hist.clear()
+            self.acts_of.clear()
+        else:
+            if email:
+                self.people.pop(email, None)
+            if subject_id:
+                self.hist.pop(subject_id, None)
+                self.acts_of.pop(subject_id, None)
         model = {"lead": Lead, "contact": Contact}.get(subject_type or "")
         if model is None or subject_id is None:
             return

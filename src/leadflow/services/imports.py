@@ -326,8 +326,9 @@ def _take_batch(uow: Any, env: IntakeEnv, chunk: Chunk, actor: Actor, now: dt.da
             continue
         try:
             norm: Normalised | None = normalise(env.pb, data)
-        except LeadflowError:
-            norm = None  # the per-row intake refuses it with its reasons
+        except LeadflowError as exc:  # as the per-row intake refuses it, with its reasons
+            out[i] = reasons_of(exc)
+            continue
         todo.append((i, i + 2, data, norm, key))
     if member_of is not None and joined:
         _join_many(uow, member_of, joined, now)
@@ -336,20 +337,22 @@ def _take_batch(uow: Any, env: IntakeEnv, chunk: Chunk, actor: Actor, now: dt.da
     pb = env.pb
     for i, _, data, norm, key in todo:
         channel_def = pb.channel(data.channel)
+        broad = True  # a row the batch never tried: whatever it changes is read again
         if norm is not None and channel_def is not None:
             try:
                 result = batch.take(i, channel_def, data, norm, key)
                 _count(report, result.outcome, False)
                 continue
-            except Fallback:
-                pass
+            except Fallback as exc:
+                broad = exc.broad
             except LeadflowError as exc:
                 out[i] = reasons_of(exc)
                 continue
         batch.write()
         reasons, subject_type, subject_id = _single(uow, env, data, actor, now, member_of, report)
         out[i] = reasons
-        batch.after_single(subject_type, subject_id)
+        if not reasons:  # a refused row changed nothing (its savepoint was rolled back)
+            batch.after_single(subject_type, subject_id, norm.email if norm else None, broad)
     batch.write()
     return out
 
