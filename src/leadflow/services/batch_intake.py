@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,7 +309,7 @@ class Batch:
         self.campaign_id = campaign_id
         self.flow = compile_flow(self.pb)
         self.pools = BatchPools(uow, self.pb, now)
-        self.pending: list[Lead] = []
+        self.pending: list[Lead | Contact] = []
         self.by_company: dict[str, list[Lead]] = {}  # pending leads by "d:domain" and "k:company key" (R3)
         self.same_company: dict[str, list[tuple[Any, ...]]] = {}  # stored ones, by the same keys
         self.dialect = uow.session.get_bind().dialect.name
@@ -318,6 +319,9 @@ class Batch:
         self.intakes: list[dict[str, Any]] = []
         self.decisions: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], Lead]] = []
         self.chunk_emails: set[str] = set()
+        self.converted: list[dict[str, Any]] = []  # lead.converted events of the row being taken
+        self.new_contacts: list[tuple[Contact, History]] = []  # contacts made by the row being taken (M4)
+        self.events: list[dict[str, Any]] = []  # outbox rows waiting (besides lead.routed)
         self.people: dict[str, Lead | Contact | None] = {}  # by email: the person an update touches (I7)
         self.hist: dict[str, History] = {}  # by id: every person this batch holds
         self.acts_of: dict[str, list[tuple[str, dt.datetime]]] = {}  # by lead id: its activities (type, at)
@@ -570,6 +574,7 @@ class Batch:
         """services.intake._person for one row; raises Fallback (nothing kept) when the per-row intake must
         do it, or Refused (nothing kept)."""
         pb, now, actor = self.pb, self.now, self.actor
+        self.converted, self.new_contacts = [], []
         steps: list[dict[str, Any]] = [{"step": "normalise", "email": norm.email, "phone": norm.phone,
                                         "country": norm.country, "domain": norm.domain,
                                         "free_mail": norm.free_mail, "notes": norm.notes}]
@@ -650,7 +655,7 @@ class Batch:
                           "not_to_engage": figures.not_to_engage.flag})
             m4 = None
             if lead.converted_at is None and lead.status in pb.intake.m4_statuses and account is not None:
-                m4 = self._m4(lead, account, family)
+                m4 = self._m4(lead, account, family, hist, ctx, history)
                 if m4:
                     steps.append(m4)
             if (m4 is None or m4["action"] == "none") and routing_service.wants_routing(pb, lead):
@@ -659,6 +664,9 @@ class Batch:
         hist.flush(ctx)
         # accepted: keep it
         self._keep(person, hist, existing)
+        for contact, contact_hist in self.new_contacts:  # M4's contact: the person of its email from now on
+            self._keep(contact, contact_hist, None)
+        self.events += self.converted
         if lead is not None:
             self.acts_of[lead.id] = acts
         self.history += history
@@ -681,8 +689,9 @@ class Batch:
     def _keep(self, person: Lead | Contact, hist: History, existing: Lead | Contact | None) -> None:
         """The row is accepted: its person replaces the one this batch held, and waits to be written."""
         self.hist[person.id] = hist
-        if person.email:
-            self.people[person.email] = person
+        held = self.people.get(person.email) if person.email else None
+        if person.email and not (isinstance(held, Contact) and isinstance(person, Lead) and held.id != person.id):
+            self.people[person.email] = person  # I7: a live contact comes before a lead of the same email
         if existing is None or person.id in self.new_ids:
             if existing is not None:
                 self.pending = [p if p.id != person.id else person for p in self.pending]  # type: ignore[misc]
@@ -715,14 +724,18 @@ class Batch:
         lead.last_interesting_moment_at = latest.at if latest else self.now
         return out
 
-    def _m4(self, lead: Lead, account: Account, family: list[Account]) -> dict[str, Any] | None:
-        """M4's checks (services.intake._apply_m4) on prefetched data; a conversion or recycle falls back."""
+    def _m4(self, lead: Lead, account: Account, family: list[Account], hist: History, ctx: Ctx,
+            history: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """M4 (services.intake._apply_m4) on prefetched data: the conversion into a customer account here, an
+        open opportunity's recycle through the per-row intake."""
         pb = self.pb
         segment = single.account_segment(pb, account)
         if segment not in pb.intake.customer_convert_segments:
             return None
         if account.type in pb.intake.customer_convert_types:
-            raise Fallback("M4 converts the lead")
+            contact = self._convert_into(lead, account, hist, ctx, history)
+            return {"step": "m4", "action": "converted", "contact": contact.id, "account": account.id,
+                    "why": f"{segment} lead of {account.type} account {account.name} (M4)"}
         if any(a.type in pb.intake.customer_convert_types for a in family):
             return None
         target = pb.intake.open_opportunity_status
@@ -735,6 +748,32 @@ class Batch:
         except LeadflowError as refused:
             return {"step": "m4", "action": "none", "why": f"open opportunity {open_opp}, but {refused.message}"}
         raise Fallback("M4 recycles the lead")
+
+    def _convert_into(self, lead: Lead, account: Account, hist: History, ctx: Ctx,
+                      history: list[dict[str, Any]]) -> Contact:
+        """services.intake._convert_into: the lead becomes a contact of the customer account (M4)."""
+        contact = Contact(
+            first_name=lead.first_name, last_name=lead.last_name, email=lead.email, phone=lead.phone,
+            title=lead.title, country=lead.country, state=lead.state, initial_source=lead.initial_source,
+            initial_source_at=lead.initial_source_at, status=lead.status, status_reason=lead.status_reason,
+            account_id=account.id, owner_type="user" if account.owner_id else lead.owner_type,
+            owner_id=account.owner_id or lead.owner_id, bad_data_reasons=list(lead.bad_data_reasons or []),
+        )
+        cctx = ctx.nested(rule="m4-customer-convert", why=f"converted into customer account {account.name} (M4)")
+        contact_hist = History(contact, history)
+        contact_hist.flush(cctx)
+        lead.converted_contact_id = contact.id
+        lead.converted_account_id = account.id
+        lead.converted_at = self.now
+        if account.owner_id:
+            self.converted.append({
+                "event_type": "lead.converted", "entity_type": "lead", "entity_id": lead.id,
+                "payload": to_json({"contact": contact.id, "account": account.id, "notify": [account.owner_id]}),
+                "dedupe_key": f"lead.converted:{cctx.change_id}:{uuid.uuid4().hex[:8]}",
+                "change_id": cctx.change_id, "created_at": self.now, "available_at": self.now, "attempts": 0})
+        hist.flush(cctx)
+        self.new_contacts.append((contact, contact_hist))
+        return contact
 
     def _route(self, lead: Lead, account: Account | None, activity_types: frozenset[str], hist: History,
                ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -877,10 +916,15 @@ class Batch:
         """Write the pending rows: one executemany per table."""
         session = self.uow.session
         conn = session.connection()
-        if self.pending:
-            session.info["wrote"] = True
-            lead_cols = [c.key for c in Lead.__table__.columns]
-            conn.execute(insert(Lead.__table__), [{c: getattr(r, c) for c in lead_cols} for r in self.pending])
+        for model in (Contact, Lead):
+            new = [p for p in self.pending if isinstance(p, model)]
+            if new:
+                session.info["wrote"] = True
+                cols = [c.key for c in model.__table__.columns]
+                conn.execute(insert(model.__table__), [{c: getattr(r, c) for c in cols} for r in new])
+        if self.events:
+            conn.execute(insert(OutboxEvent.__table__), self.events)
+            self.events = []
         for model in (Lead, Contact):
             changed = [p for p in self.updated.values() if isinstance(p, model)]
             if changed:
