@@ -98,13 +98,13 @@ class History:
         self.rules: dict[str, tuple[str, str]] = {}
         if stored:  # a record read from the store: history starts from what is stored
             self.flushed = snapshot(record)
-            self.raw = {k: getattr(record, k) for k in self.flushed}
+            self.raw = {k: record.__dict__.get(k) for k in self.flushed}
 
     def copy(self, record: Lead | Contact, out: list[dict[str, Any]]) -> History:
         """The same history state for a copy of the record (an update is tried on a copy)."""
         other = History(record, out)
         other.flushed = dict(self.flushed) if self.flushed is not None else None
-        other.raw = {k: getattr(record, k) for k in self.raw}
+        other.raw = {k: record.__dict__.get(k) for k in self.raw}
         return other
 
     def set_field(self, record: Any, name: str, value: Any, rule: str, why: str) -> bool:
@@ -128,13 +128,14 @@ class History:
             record.created_at = record.created_at or ctx.now
             record.updated_at = ctx.now
             self.flushed = snapshot(record)
-            self.raw = {k: getattr(record, k) for k in self.flushed}
+            self.raw = {k: record.__dict__.get(k) for k in self.flushed}
             self.out.append(self._row(ctx, CREATED, None, dict(self.flushed)))
             self.rules.clear()
             return
         changed = False
+        values = record.__dict__  # a transient record's attribute values (no instrumented get per column)
         for name, before in self.raw.items():
-            value = getattr(record, name)
+            value = values.get(name)
             if value is before:  # not set since the last flush (the ORM's history sees only sets, too)
                 continue
             self.raw[name] = value
