@@ -451,7 +451,7 @@ class Batch:
     def _load_duplicates(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
         """Each key's oldest 200 live leads and contacts (phone, last name, domain), as the per-row search."""
         session = self.uow.session
-        phones, names, domains = set(), set(), set()
+        phones, names, domains, emails = set(), set(), set(), set()
         for _, data, norm in norms:
             me = self._person_row("lead", "new", data.first_name, data.last_name, data.company, norm.phone,
                                   data.website or norm.domain, norm.country, norm.email)
@@ -464,8 +464,14 @@ class Batch:
                     names.add(keys["last_name_folded"])
             if "domain" in keys:
                 domains.add(keys["domain"])
+            if "email" in keys:
+                emails.add(keys["email"])
+        domain_names = {f"{d}|{n}" for d in domains for n in names}
         specs: list[tuple[str, Any, Any, set[str]]] = [
+            ("email", Lead, Lead.email, emails), ("email", Contact, Contact.email, emails),
             ("phone", Lead, Lead.phone, phones), ("phone", Contact, Contact.phone, phones),
+            # the same domain with the same last name: its own key, so a big company's oldest 200 never hide it
+            ("domain_last", Lead, Lead.domain.concat("|").concat(func.lower(Lead.last_name)), domain_names),
             ("last_name", Lead, func.lower(Lead.last_name), names),
             ("last_name", Contact, func.lower(Contact.last_name), names),
             ("domain", Lead, Lead.domain, domains),
@@ -482,7 +488,12 @@ class Batch:
                         (model.company if model is Lead else Contact.email.label("company")), rn]
                 if model is Lead:
                     cols += [Lead.website, Lead.domain]
-                inner = select(*cols).where(column.in_(chunk), model.merged_into_id.is_(None)).subquery()
+                if kind == "domain_last":  # by the indexed domain, then the pair
+                    where = [Lead.domain.in_({v.split("|", 1)[0] for v in chunk}),
+                             func.lower(Lead.last_name).in_({v.split("|", 1)[1] for v in chunk})]
+                else:
+                    where = [column.in_(chunk)]
+                inner = select(*cols).where(*where, model.merged_into_id.is_(None)).subquery()
                 for r in session.execute(select(inner).where(inner.c.rn <= _DUP_LIMIT)):
                     entity = model.__entity__
                     if (entity, r.id) not in self.dup_rows:
@@ -492,7 +503,9 @@ class Batch:
                             r.created_at, entity, r.id,
                             self._person_row(entity, r.id, r.first_name, r.last_name, company, r.phone, site,
                                              r.country, r.email))
-                    self.dup_keys[(kind, entity, r.k)].append((entity, r.id))
+                    refs = self.dup_keys.get((kind, entity, r.k))
+                    if refs is not None:
+                        refs.append((entity, r.id))
 
     def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
                     phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
@@ -508,11 +521,20 @@ class Batch:
         row = self._dup_row(person)
         self.dup_rows[(entity, person.id)] = (person.created_at or self.now, entity, person.id, row)
         domain = person.domain if isinstance(person, Lead) else None
-        for kind, value in (("phone", person.phone), ("last_name", (person.last_name or "").lower() or None),
-                            ("domain", domain)):
+        last = self._sql_lower(person.last_name)
+        for kind, value in (("email", person.email), ("phone", person.phone), ("last_name", last),
+                            ("domain", domain), ("domain_last", f"{domain}|{last}" if domain and last else None)):
             refs = self.dup_keys.get((kind, entity, value or ""))
             if value and refs is not None and (entity, person.id) not in refs:
                 refs.append((entity, person.id))
+
+    def _sql_lower(self, text_: str | None) -> str | None:
+        """lower() as the store computes it: SQLite folds ASCII letters only."""
+        if not text_:
+            return None
+        if self.dialect == "sqlite":
+            return "".join(c.lower() if c.isascii() else c for c in text_)
+        return text_.lower()
 
     def _dup_row(self, person: Lead | Contact) -> PersonRow:
         site = (person.website or person.domain) if isinstance(person, Lead) else None
@@ -543,11 +565,13 @@ class Batch:
 
         for entity in ("lead", "contact"):
             exact: list[tuple[str, str]] = []
+            if "email" in keys:
+                exact += self.dup_keys.get(("email", entity, keys["email"]), [])
             if "phone" in keys:
                 exact += self.dup_keys.get(("phone", entity, keys["phone"]), [])
             if "domain" in keys and last_names and entity == "lead":
-                exact += [r for r in self.dup_keys.get(("domain", "lead", keys["domain"]), [])
-                          if (self.dup_rows[r][3].last_name or "") and _lower_last(self.dup_rows[r][3]) in last_names]
+                for name in last_names:
+                    exact += self.dup_keys.get(("domain_last", "lead", f"{keys['domain']}|{name}"), [])
             take(exact)
             by_name: list[tuple[str, str]] = []
             for name in last_names:
@@ -1032,10 +1056,6 @@ def _clone(record: Lead | Contact) -> Lead | Contact:
 
 def _lead_row(data: LeadIn, norm: single.Normalised) -> LeadRow:
     return LeadRow(id="new", email=norm.email, company=data.company, website=norm.website, country=norm.country)
-
-
-def _lower_last(row: PersonRow) -> str:
-    return (row.last_name or "").lower()
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
