@@ -9,6 +9,7 @@ decisions and outbox events must be the same, ids and generated timestamps aside
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import importlib.util
 import json
@@ -175,3 +176,27 @@ def test_I3_batch_import_writes_what_the_per_row_intake_writes(
     assert got["routing"] and got["events"]
     for part in ("leads", "history", "intakes", "routing", "events", "credits"):
         assert got[part] == expected[part], part
+
+
+def test_I3_batch_import_reads_and_writes_per_chunk_not_per_row(
+    store: Store, playbook: Playbook, generated: tuple[Any, list[dict[str, Any]], Path]
+) -> None:
+    """The batch path is really taken: a few statements per chunk, not ~30 per row as the per-row intake."""
+    from sqlalchemy import event
+
+    bench, accounts, path = generated
+    bench.seed_store(store, accounts)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        report = import_leads(store, playbook, path, channel="event_scan", actor=OPS, now=bench.NOW,
+                              campaign="Chunks")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert report.rows == 400 and report.created > 200
+    kinds = collections.Counter(re.sub(r"\s+", " ", s)[:60] for s in statements)
+    assert len(statements) < report.rows, kinds.most_common(12)

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -962,10 +962,10 @@ class Batch:
         self.updated = {}
         self.new_ids = set()
         if self.decisions:
-            rows = [{k: v for k, v in d.items() if k != "_event"} for d, _, _, _ in self.decisions]
-            ids = conn.execute(insert(RoutingDecision.__table__).returning(RoutingDecision.__table__.c.id,
-                                                                           sort_by_parameter_order=True),
-                               rows).scalars().all()
+            ids = self._decision_ids(conn, len(self.decisions))
+            rows = [{**{k: v for k, v in d.items() if k != "_event"}, "id": i}
+                    for i, (d, _, _, _) in zip(ids, self.decisions, strict=True)]
+            conn.execute(insert(RoutingDecision.__table__), rows)
             self.pools.written(list(ids))
             events = []
             for decision_id, (row, _intake_row, step, _lead) in zip(ids, self.decisions, strict=True):
@@ -991,6 +991,17 @@ class Batch:
         self.by_company = {}
         self.pending, self.history, self.activities, self.members, self.intakes, self.decisions = \
             [], [], [], [], [], []
+
+    def _decision_ids(self, conn: Any, n: int) -> list[int]:
+        """Ids for n routing decisions, known before the insert (the steps and events name them): from the
+        sequence on PostgreSQL; on SQLite, after the highest one, under the write lock this transaction holds
+        (it has written already), so one executemany replaces n INSERT ... RETURNING."""
+        if self.dialect == "postgresql":
+            return [int(i) for i in conn.execute(
+                text("SELECT nextval(pg_get_serial_sequence('routing_decisions', 'id')) "
+                     "FROM generate_series(1, :n)"), {"n": n}).scalars()]
+        top = int(conn.execute(select(func.coalesce(func.max(RoutingDecision.id), 0))).scalar_one())
+        return list(range(top + 1, top + n + 1))
 
     def after_single(self, subject_type: str | None, subject_id: str | None, email: str | None,
                      broad: bool) -> None:
