@@ -1,7 +1,9 @@
 """CSV list import (I3): every row through the one intake, streamed, idempotent, with a report.
 
-Rows are read one at a time (never the whole file), validated, and taken in by `intake`
-inside a savepoint each, committed in chunks. A refused row is written to
+Rows are read one at a time (never the whole file), validated, and committed in chunks of
+`CHUNK` rows. A chunk of a `lead` channel goes through the batch intake (services/batch_intake.py:
+the same decisions with a few reads and one write per table per chunk); a row it cannot take, and
+every row of another channel, is taken in by `intake` inside a savepoint of its own. A refused row is written to
 `FILE.rejected.csv` with its row number and every reason; cells are escaped against
 formula injection. The same file imported twice creates nothing new: every row carries the
 key (file digest, row number), so a repeated row is a replay, and the same email is the same
