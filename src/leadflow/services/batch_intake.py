@@ -301,8 +301,9 @@ class Batch:
     """One import transaction's batch state: what was read for the chunk and what waits to be written."""
 
     def __init__(self, uow: UnitOfWork, env: single.IntakeEnv, actor: Actor, now: dt.datetime,
-                 campaign_id: str | None) -> None:
+                 campaign_id: str | None, row_cache: dict[tuple[Any, ...], PersonRow] | None = None) -> None:
         self.uow = uow
+        self.row_cache: dict[tuple[Any, ...], PersonRow] = row_cache if row_cache is not None else {}
         self.env = env
         self.pb = env.pb
         self.actor = actor
@@ -466,7 +467,14 @@ class Batch:
                 domains.add(keys["domain"])
             if "email" in keys:
                 emails.add(keys["email"])
-        domain_names = {f"{d}|{n}" for d in domains for n in names}
+        domain_names = set()
+        for _, data, norm in norms:  # the pairs the rows ask for
+            me = self._person_row("lead", "new", data.first_name, data.last_name, data.company, norm.phone,
+                                  data.website or norm.domain, norm.country, norm.email)
+            keys = candidate_keys(me)
+            if "domain" in keys and data.last_name:
+                domain_names.update(f"{keys['domain']}|{n}" for n in (data.last_name.lower(),
+                                                                       keys.get("last_name_folded")) if n)
         specs: list[tuple[str, Any, Any, set[str]]] = [
             ("email", Lead, Lead.email, emails), ("email", Contact, Contact.email, emails),
             ("phone", Lead, Lead.phone, phones), ("phone", Contact, Contact.phone, phones),
@@ -489,8 +497,7 @@ class Batch:
                 if model is Lead:
                     cols += [Lead.website, Lead.domain]
                 if kind == "domain_last":  # by the indexed domain, then the pair
-                    where = [Lead.domain.in_({v.split("|", 1)[0] for v in chunk}),
-                             func.lower(Lead.last_name).in_({v.split("|", 1)[1] for v in chunk})]
+                    where = [Lead.domain.in_({v.split("|", 1)[0] for v in chunk}), column.in_(chunk)]
                 else:
                     where = [column.in_(chunk)]
                 inner = select(*cols).where(*where, model.merged_into_id.is_(None)).subquery()
@@ -509,6 +516,18 @@ class Batch:
 
     def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
                     phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
+        """A PersonRow, kept for the import (a big company's oldest leads are candidates in every chunk)."""
+        key = (entity, id_, first, last, company, phone, site, country, email)
+        found = self.row_cache.get(key)
+        if found is None:
+            if len(self.row_cache) > 200_000:
+                self.row_cache.clear()
+            found = self.row_cache[key] = self._new_person_row(entity, id_, first, last, company, phone, site,
+                                                               country, email)
+        return found
+
+    def _new_person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
+                        phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
         return person_row(entity, id_, email=email, first_name=first, last_name=last,  # type: ignore[arg-type]
                           company=company, phone=phone, website=site, country=country,
                           free_mail_extra=self.pb.intake.free_mail_domains_extra,

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from leadflow.domain.records import Actor
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.playbook.schema import Playbook
+from leadflow.services.account_cache import _settings_key
 from leadflow.services.batch_intake import Batch, Fallback
 from leadflow.services.csvsafe import SafeWriter
 from leadflow.services.intake import IntakeEnv, Normalised, delivery_key, intake, normalise
@@ -52,6 +53,7 @@ HEADER_ALIASES = {
 }
 NUMERIC = {"employees", "how_many_developers"}
 CHUNK = 1000
+_ROW_CACHES: dict[Any, dict[Any, Any]] = {}  # parsed duplicate candidates (bounded in Batch)
 _PER_ROW_HANDLINGS = {"forward", "subscription", "usage_ping", "purchase"}
 csv.field_size_limit(1_000_000)
 
@@ -334,7 +336,9 @@ def _take_batch(uow: Any, env: IntakeEnv, chunk: Chunk, actor: Actor, now: dt.da
         todo.append((i, i + 2, data, norm, key))
     if member_of is not None and joined:
         _join_many(uow, member_of, joined, now)
-    batch = Batch(uow, env, actor, now, member_of.id if member_of is not None else None)
+    # duplicate candidates' parsed rows, across chunks, under the playbook's normalisation settings
+    cache = _ROW_CACHES.setdefault(_settings_key(env.pb), {})
+    batch = Batch(uow, env, actor, now, member_of.id if member_of is not None else None, cache)
     batch.prefetch([(i, d, n) for i, _, d, n, _ in todo])
     pb = env.pb
     for i, _, data, norm, key in todo:
