@@ -8,6 +8,7 @@ the result only where it changed (with the rule's name in history) and keeps the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from leadflow.domain.records import Actor
 from leadflow.domain.segments import AccountSizing, LeadSegment, hierarchy_segments, lead_segment
 from leadflow.domain.territory import AccountPlace, hierarchy_territories, is_public_sector, region_of
 from leadflow.playbook.schema import Playbook
-from leadflow.services.lifecycle import hierarchy, refresh_classifications
+from leadflow.services.lifecycle import classification_facts, hierarchy
 from leadflow.store.models import Account, Activity, Lead
 from leadflow.store.uow import UnitOfWork, to_json
 
@@ -35,6 +36,9 @@ class LeadFigures:
     routing: scoring.RoutingCheck
     active: activity_rules.ActiveResult
     not_to_engage: activity_rules.NotToEngage
+
+
+Setter = Callable[[Any, str, Any, str, str], bool]
 
 
 def _set(record: Any, field: str, value: Any, rule: str, why: str, uow: UnitOfWork) -> bool:
@@ -120,49 +124,81 @@ def _refresh_lead(
     activities: list[tuple[str, dt.datetime]] | None,
 ) -> LeadFigures:
     account = uow.session.get(Account, lead.matched_account_id) if lead.matched_account_id else None
-    if account is not None and (account.segment is None or not (account.derivations or {}).get("segment")):
+    if account is not None and needs_hierarchy_refresh(account):
         _refresh_hierarchy(uow, pb, account, now)
+    acts = activities if activities is not None else lead_activities(uow, lead)
+
+    def set_(record: Any, field: str, value: Any, rule: str, why: str) -> bool:
+        return uow.set_field(record, field, value, rule=rule, why=why)
+
+    return apply_lead_figures(pb, lead, account, acts, now, external_score=external_score,
+                              keep_stored_external=activities is None, set_=set_,
+                              facts=lambda: classification_facts(uow, lead))
+
+
+def needs_hierarchy_refresh(account: Account) -> bool:
+    """The matched account's own figures were never derived: its hierarchy is derived first."""
+    return account.segment is None or not (account.derivations or {}).get("segment")
+
+
+def apply_lead_figures(
+    pb: Playbook,
+    lead: Lead,
+    account: Account | None,
+    acts: list[tuple[str, dt.datetime]],
+    now: dt.datetime,
+    *,
+    external_score: int | None,
+    keep_stored_external: bool,
+    set_: Setter,
+    facts: Callable[[], lifecycle.ClassificationFacts],
+) -> LeadFigures:
+    """The derivation of one lead from its inputs (no store access): every field change goes through `set_`
+    with its rule and reason, so the per-row intake (the unit of work) and the batch import (its own
+    history) record the same changes."""
     seg = lead_segment(pb, developers_bucket=lead.developers_bucket, how_many_developers=lead.how_many_developers,
                        employees=lead.employees, matched_account_segment=account.segment if account else None)
     region, region_why = _lead_region(pb, lead, account)
-    _set(lead, "segment", seg.segment, "lead-segment", seg.why, uow)
-    _set(lead, "region", region, "territory", region_why, uow)
+    set_(lead, "segment", seg.segment, "lead-segment", seg.why)
+    set_(lead, "region", region, "territory", region_why)
 
-    acts = activities if activities is not None else lead_activities(uow, lead)
     if external_score is not None:
         score = scoring.external_score(external_score)
-    elif lead.score_source == "external" and activities is None:
+    elif lead.score_source == "external" and keep_stored_external:
         score = scoring.Score(total=lead.score, parts=(), source="external", notes=())
     else:
         inputs = scoring.ScoreInput(activities=acts, title=lead.title, segment=seg.segment, country=lead.country,
                                     region=region, industry=lead.industry, company=lead.company, email=lead.email)
         score = scoring.compute_score(pb.scoring, inputs, now)
     old_score = lead.score
-    _set(lead, "score_parts", [p.as_json() for p in score.parts], "score", f"{len(score.parts)} part(s)", uow)
-    _set(lead, "score_source", score.source, "score", f"score from {score.source}", uow)
-    _set(lead, "score", score.total, "score", _score_why(score), uow)
+    set_(lead, "score_parts", [p.as_json() for p in score.parts], "score", f"{len(score.parts)} part(s)")
+    set_(lead, "score_source", score.source, "score", f"score from {score.source}")
+    set_(lead, "score", score.total, "score", _score_why(score))
     routing = scoring.routing_check(pb, old_score, score.total)
     if routing.triggered:
-        _set(lead, "route_requested_at", now, "routing-threshold", routing.why, uow)
+        set_(lead, "route_requested_at", now, "routing-threshold", routing.why)
     mql = scoring.mql_decision(pb, current_status=lead.status, mql_date=lead.mql_date, old_score=old_score,
                                new_score=score.total)
     if mql.set_mql_date:
-        _set(lead, "mql_date", now, "mql-threshold", mql.why, uow)
+        set_(lead, "mql_date", now, "mql-threshold", mql.why)
     if mql.set_status and mql.set_status != lead.status:
         plan = lifecycle.plan_transition(pb, current=lead.status, to=mql.set_status, rule="mql-threshold")
-        _set(lead, "status", plan.to_status, plan.rule, mql.why, uow)
-        _set(lead, "status_reason", plan.reason, plan.rule, mql.why, uow)
+        set_(lead, "status", plan.to_status, plan.rule, mql.why)
+        set_(lead, "status_reason", plan.reason, plan.rule, mql.why)
         if plan.hand_to is not None:
-            _set(lead, "owner_type", plan.hand_to.type, plan.rule, mql.why, uow)
-            _set(lead, "owner_id", plan.hand_to.id, plan.rule, mql.why, uow)
+            set_(lead, "owner_type", plan.hand_to.type, plan.rule, mql.why)
+            set_(lead, "owner_id", plan.hand_to.id, plan.rule, mql.why)
 
     rules = activity_rules.ActivityRules.from_playbook(pb)
     trials = [(lead.trial_started_at, lead.trial_ends_at)] if lead.trial_started_at and lead.trial_ends_at else []
     active = activity_rules.active_until(rules, acts, trials, now)
-    _set(lead, "active_until", active.until, "active-window", active.why, uow)
+    set_(lead, "active_until", active.until, "active-window", active.why)
     engage = activity_rules.not_to_engage(rules, lead.initial_source, acts, active.active, now=now)
-    _set(lead, "not_to_engage", engage.flag, "not-to-engage", engage.why, uow)
-    refresh_classifications(uow, pb, lead)
+    set_(lead, "not_to_engage", engage.flag, "not-to-engage", engage.why)
+    for key, value in lifecycle.classify(pb, facts()).items():
+        column = f"lc_{key}"
+        if hasattr(lead, column):
+            set_(lead, column, value.value, "lifecycle-classifications", "derived from matched account and user data")
     lead.derivations = explanations(lead, seg, region, region_why, score, mql, routing, active, engage)
     return LeadFigures(seg.segment, region, score, mql, routing, active, engage)
 

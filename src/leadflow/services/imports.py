@@ -1,7 +1,9 @@
 """CSV list import (I3): every row through the one intake, streamed, idempotent, with a report.
 
-Rows are read one at a time (never the whole file), validated, and taken in by `intake`
-inside a savepoint each, committed in chunks. A refused row is written to
+Rows are read one at a time (never the whole file), validated, and committed in chunks of
+`CHUNK` rows. A chunk of a `lead` channel goes through the batch intake (services/batch_intake.py:
+the same decisions with a few reads and one write per table per chunk); a row it cannot take, and
+every row of another channel, is taken in by `intake` inside a savepoint of its own. A refused row is written to
 `FILE.rejected.csv` with its row number and every reason; cells are escaped against
 formula injection. The same file imported twice creates nothing new: every row carries the
 key (file digest, row number), so a repeated row is a replay, and the same email is the same
@@ -25,11 +27,13 @@ from sqlalchemy import select
 from leadflow.domain.records import Actor
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.playbook.schema import Playbook
+from leadflow.services.account_cache import _settings_key
+from leadflow.services.batch_intake import Batch, Fallback
 from leadflow.services.csvsafe import SafeWriter
-from leadflow.services.intake import IntakeEnv, intake
+from leadflow.services.intake import IntakeEnv, Normalised, delivery_key, intake, normalise
 from leadflow.services.intake_models import LeadIn
 from leadflow.store.db import Store
-from leadflow.store.models import Campaign, CampaignMember
+from leadflow.store.models import Campaign, CampaignMember, Intake
 
 # Header spellings seen on event and purchased lists, mapped to intake fields.
 HEADER_ALIASES = {
@@ -48,7 +52,9 @@ HEADER_ALIASES = {
     "status": "status", "lead_status": "status", "status_reason": "status_reason", "reason": "status_reason",
 }
 NUMERIC = {"employees", "how_many_developers"}
-CHUNK = 500
+CHUNK = 1000
+_ROW_CACHES: dict[Any, dict[Any, Any]] = {}  # parsed duplicate candidates (bounded in Batch)
+_PER_ROW_HANDLINGS = {"forward", "subscription", "usage_ping", "purchase"}
 csv.field_size_limit(1_000_000)
 
 
@@ -193,8 +199,13 @@ def import_leads(
     campaign: str | None = None,
     encoding: str = "utf-8",
     on_row: Callable[[int], None] | None = None,
+    batched: bool = True,
 ) -> ImportReport:
-    """Import every row of a list through the intake; write the refused rows beside the file."""
+    """Import every row of a list through the intake; write the refused rows beside the file.
+
+    Rows of a `lead` channel go through the batch intake (services/batch_intake.py), which takes the same
+    decisions with chunk-level reads and writes; `batched=False` sends every row through the per-row intake
+    (the equivalence test compares the two)."""
     if pb.channel(channel) is None:
         raise InvalidInput(f"unknown channel '{channel}'", "channel")
     try:
@@ -209,37 +220,35 @@ def import_leads(
     writer: SafeWriter | None = None
     rows = read_rows(path, encoding)
     mapping: dict[str, str] | None = None
+    batch = batched and (pb.channel(channel).handling not in _PER_ROW_HANDLINGS)  # type: ignore[union-attr]
     try:
         pending = True
         while pending:
             with store.uow() as uow:
                 env = IntakeEnv(uow, pb)
                 member_of = _campaign(uow, campaign, actor, now) if campaign else None
-                done = 0
+                chunk: list[tuple[int, list[str], dict[str, str | None], list[str], LeadIn | None]] = []
                 for number, header, row, problem in rows:
                     if mapping is None:
                         mapping = map_header(header, pb)
                         report.header_fields = dict(mapping)
                     report.rows += 1
-                    reasons: list[str] = []
-                    if problem:
-                        reasons = [problem]
-                    else:
+                    data: LeadIn | None = None
+                    reasons: list[str] = [problem] if problem else []
+                    if not problem:
                         try:
                             data = LeadIn.model_validate({**row_payload(row, mapping, channel),
                                                           "delivery_id": f"import:{digest}:{number}"})
-                            savepoint = uow.session.begin_nested()
-                            try:
-                                result = intake(uow, env, data, actor, now)
-                                savepoint.commit()
-                            except Exception:
-                                savepoint.rollback()
-                                raise
-                            _count(report, result.outcome, result.replayed)
-                            if member_of is not None and result.subject_type in ("lead", "contact"):
-                                _join(uow, member_of, result.subject_type, result.subject_id or "", now)
-                        except (ValidationError, LeadflowError) as exc:
+                        except ValidationError as exc:
                             reasons = reasons_of(exc)
+                    chunk.append((number, header, row, reasons, data))
+                    if len(chunk) >= CHUNK:
+                        break
+                else:
+                    pending = False
+                take = _take_batch if batch else _take_rows
+                for (number, header, row, _, _), reasons in zip(
+                        chunk, take(uow, env, chunk, actor, now, member_of, report), strict=True):
                     if reasons:
                         report.rejected += 1
                         if writer is None:
@@ -249,11 +258,6 @@ def import_leads(
                         writer.writerow([number, "; ".join(reasons), *[_shown(row.get(h)) for h in header]])
                     if on_row:
                         on_row(1)
-                    done += 1  # noqa: SIM113  (counts this chunk, not the file)
-                    if done >= CHUNK:
-                        break
-                else:
-                    pending = False
                 uow.commit()
             if mapping is None:
                 # header only: still check it, so a wrong file is refused with its columns
@@ -269,6 +273,106 @@ def import_leads(
     if not report.rejected and rejected_path.exists():
         rejected_path.unlink()
     return report
+
+
+Chunk = list[tuple[int, list[str], dict[str, str | None], list[str], LeadIn | None]]
+
+
+def _single(uow: Any, env: IntakeEnv, data: LeadIn, actor: Actor, now: dt.datetime, member_of: Campaign | None,
+            report: ImportReport) -> tuple[list[str], str | None, str | None]:
+    """One row through the per-row intake in its own savepoint: (reasons, subject type, subject id)."""
+    try:
+        savepoint = uow.session.begin_nested()
+        try:
+            result = intake(uow, env, data, actor, now)
+            savepoint.commit()
+        except Exception:
+            savepoint.rollback()
+            raise
+    except (ValidationError, LeadflowError) as exc:
+        return reasons_of(exc), None, None
+    _count(report, result.outcome, result.replayed)
+    if member_of is not None and result.subject_type in ("lead", "contact"):
+        _join(uow, member_of, result.subject_type, result.subject_id or "", now)
+    return [], result.subject_type, result.subject_id
+
+
+def _take_rows(uow: Any, env: IntakeEnv, chunk: Chunk, actor: Actor, now: dt.datetime,
+               member_of: Campaign | None, report: ImportReport) -> list[list[str]]:
+    """Every row through the per-row intake."""
+    out = []
+    for _, _, _, reasons, data in chunk:
+        if data is not None and not reasons:
+            reasons = _single(uow, env, data, actor, now, member_of, report)[0]
+        out.append(reasons)
+    return out
+
+
+def _take_batch(uow: Any, env: IntakeEnv, chunk: Chunk, actor: Actor, now: dt.datetime,
+                member_of: Campaign | None, report: ImportReport) -> list[list[str]]:
+    """The chunk through the batch intake; a row it cannot take goes through the per-row intake, in order."""
+    out: list[list[str]] = [list(r) for _, _, _, r, _ in chunk]
+    todo: list[tuple[int, int, LeadIn, Normalised | None, str | None]] = []
+    keys = [delivery_key(d.channel, d) for _, _, _, r, d in chunk if d is not None and not r]
+    replays = {r.dedupe_key: r for r in uow.session.execute(
+        select(Intake.dedupe_key, Intake.outcome, Intake.subject_type, Intake.subject_id)
+        .where(Intake.dedupe_key.in_([k for k in keys if k])))} if keys else {}
+    joined: list[tuple[str, str]] = []
+    for i, (_, _, _, reasons, data) in enumerate(chunk):
+        if data is None or reasons:
+            continue
+        key = delivery_key(data.channel, data)
+        if key in replays:
+            found = replays[key]
+            report.replayed += 1
+            if found.subject_type in ("lead", "contact"):
+                joined.append((found.subject_type, found.subject_id))
+            continue
+        try:
+            norm: Normalised | None = normalise(env.pb, data)
+        except LeadflowError as exc:  # as the per-row intake refuses it, with its reasons
+            out[i] = reasons_of(exc)
+            continue
+        todo.append((i, i + 2, data, norm, key))
+    if member_of is not None and joined:
+        _join_many(uow, member_of, joined, now)
+    # duplicate candidates' parsed rows, across chunks, under the playbook's normalisation settings
+    cache = _ROW_CACHES.setdefault(_settings_key(env.pb), {})
+    batch = Batch(uow, env, actor, now, member_of.id if member_of is not None else None, cache)
+    batch.prefetch([(i, d, n) for i, _, d, n, _ in todo])
+    pb = env.pb
+    for i, _, data, norm, key in todo:
+        channel_def = pb.channel(data.channel)
+        broad = True  # a row the batch never tried: whatever it changes is read again
+        if norm is not None and channel_def is not None:
+            try:
+                result = batch.take(i, channel_def, data, norm, key)
+                _count(report, result.outcome, False)
+                continue
+            except Fallback as exc:
+                broad = exc.broad
+            except LeadflowError as exc:
+                out[i] = reasons_of(exc)
+                continue
+        batch.write()
+        reasons, subject_type, subject_id = _single(uow, env, data, actor, now, member_of, report)
+        out[i] = reasons
+        if not reasons:  # a refused row changed nothing (its savepoint was rolled back)
+            batch.after_single(subject_type, subject_id, norm.email if norm else None, broad)
+    batch.write()
+    return out
+
+
+def _join_many(uow: Any, campaign: Campaign, subjects: list[tuple[str, str]], now: dt.datetime) -> None:
+    ids = [s for _, s in subjects]
+    have = {(r.subject_type, r.subject_id) for r in uow.session.execute(
+        select(CampaignMember.subject_type, CampaignMember.subject_id).where(
+            CampaignMember.campaign_id == campaign.id, CampaignMember.subject_id.in_(ids)))}
+    for subject in dict.fromkeys(subjects):
+        if subject not in have:
+            uow.session.add(CampaignMember(campaign_id=campaign.id, subject_type=subject[0], subject_id=subject[1],
+                                           added_at=now))
+    uow.session.flush()
 
 
 def _count(report: ImportReport, outcome: str, replayed: bool) -> None:

@@ -1,0 +1,202 @@
+"""I3: the batch import path takes exactly the decisions of the per-row intake, on both stores.
+
+The same generated list (the bench's generator: new people at matched and unknown companies, the same
+person again, free mail, invalid and disposable addresses, rows without an address, countries and phones
+written every way) is imported through the per-row intake into one fresh store and through the batch
+path into another; leads, their field history (field, values, rule, why), intakes' steps, routing
+decisions and outbox events must be the same, ids and generated timestamps aside.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import importlib.util
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from leadflow.domain.records import Actor
+from leadflow.playbook.schema import Playbook
+from leadflow.services.imports import import_leads
+from leadflow.store.db import Store
+from leadflow.store.models import (
+    Account,
+    Base,
+    Contact,
+    FieldHistory,
+    Intake,
+    Lead,
+    OutboxEvent,
+    RoundRobinCredit,
+    RoutingDecision,
+)
+
+OPS = Actor.user("ops")
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "import.py"
+
+
+def _bench() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_import_for_tests", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fresh(store: Store, tmp_path: Path, name: str) -> Store:
+    """A second empty migrated store of the same kind as `store`."""
+    url = str(store.engine.url.render_as_string(hide_password=False))
+    if store.engine.dialect.name == "sqlite":
+        path = tmp_path / f"{name}.db"
+        shutil.copy(store.engine.url.database or "", path)
+        return Store(f"sqlite:///{path}")
+    fresh = Store(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with fresh.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return fresh
+
+
+def _snapshot(store: Store) -> dict[str, Any]:
+    """Everything the import wrote, with generated ids replaced by stable names."""
+    with store.uow() as uow:
+        s = uow.session
+        intakes = list(s.scalars(select(Intake).where(Intake.dedupe_key.is_not(None)).order_by(Intake.dedupe_key)))
+        names: dict[str, str] = {}
+        for a in s.scalars(select(Account)):
+            names[a.id] = f"account:{a.name}"
+        for c in s.scalars(select(Contact)):
+            names[c.id] = f"contact:{c.email}"
+        for i in intakes:
+            if i.subject_id and i.subject_id not in names:
+                names[i.subject_id] = f"{i.subject_type}@{i.dedupe_key}"
+        for lead in s.scalars(select(Lead)):
+            names.setdefault(lead.id, f"lead:{lead.email}")
+        decisions = list(s.scalars(select(RoutingDecision).order_by(RoutingDecision.id)))
+        decision_no = {d.id: n for n, d in enumerate(decisions)}
+        pattern = re.compile("|".join(re.escape(k) for k in sorted(names, key=len, reverse=True)))
+
+        def plain(value: Any) -> Any:
+            text_ = json.dumps(value, sort_keys=True, default=str)
+            return json.loads(pattern.sub(lambda m: names[m.group(0)], text_))
+
+        def decision_free(value: Any) -> Any:
+            text_ = json.dumps(value, sort_keys=True, default=str)
+            text_ = re.sub(r'"decision": (\d+)', lambda m: f'"decision": "d{decision_no.get(int(m.group(1)))}"',
+                           text_)
+            text_ = re.sub(r'lead\.routed:(\d+)', lambda m: f"lead.routed:d{decision_no.get(int(m.group(1)))}",
+                           text_)
+            text_ = re.sub(r"chg_[0-9a-f]+:[0-9a-f]+", "chg", text_)  # a generated change id and random suffix
+            return plain(json.loads(text_))
+
+        def row(record: Any, skip: set[str]) -> dict[str, Any]:
+            return {c.key: getattr(record, c.key) for c in record.__table__.columns if c.key not in skip}
+
+        leads = {names[lead.id]: plain(row(lead, {"id", "created_at", "updated_at"}))
+                 for lead in s.scalars(select(Lead))}
+        for values in leads.values():
+            values["duplicate_candidates"] = sorted(values["duplicate_candidates"], key=json.dumps)
+        history: dict[str, list[Any]] = {}
+        for h in s.scalars(select(FieldHistory).order_by(FieldHistory.id)):
+            key = names.get(h.entity_id, h.entity_id)
+            new = h.new_value
+            if isinstance(new, dict) and h.field == "(created)":
+                new = {k: v for k, v in new.items() if k not in ("id",)}
+            history.setdefault(key, []).append(plain([h.entity_type, h.field, h.old_value, new, h.actor_type,
+                                                      h.actor_id, h.rule, h.why]))
+        for rows in history.values():
+            for r in rows:
+                if r[1] == "duplicate_candidates":
+                    r[2] = sorted(r[2] or [], key=json.dumps)
+                    r[3] = sorted(r[3] or [], key=json.dumps)
+                if r[1] == "(created)" and isinstance(r[3], dict):
+                    r[3]["duplicate_candidates"] = sorted(r[3].get("duplicate_candidates") or [], key=json.dumps)
+            rows.sort(key=json.dumps)
+        steps = {}
+        for i in intakes:
+            its = decision_free(i.steps)
+            for step in its:
+                if step.get("step") == "duplicates":
+                    step["candidates"] = sorted(step["candidates"], key=json.dumps)
+            steps[i.dedupe_key] = [i.outcome, names.get(i.subject_id or "", i.subject_id), its, i.payload]
+        routing = [decision_free(row(d, {"id", "change_id"})) for d in decisions]
+        events = sorted((decision_free([e.event_type, names.get(e.entity_id or "", e.entity_id), e.payload,
+                                        e.dedupe_key])
+                         for e in s.scalars(select(OutboxEvent))), key=json.dumps)
+        credits = sorted((plain(row(c, set())) for c in s.scalars(select(RoundRobinCredit))), key=json.dumps)
+    return {"leads": leads, "history": history, "intakes": steps, "routing": routing, "events": events,
+            "credits": credits}
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> tuple[Any, list[dict[str, Any]], Path]:
+    bench = _bench()
+    rng = random.Random(11)
+    companies = bench.make_companies(rng, 40)
+    rows, _ = bench.make_rows(rng, 400, companies)
+    path = tmp_path / "list.csv"
+    bench.write_csv(path, rows)
+    return bench, bench.account_rows(companies), path
+
+
+def test_I3_batch_import_writes_what_the_per_row_intake_writes(
+    store: Store, playbook: Playbook, tmp_path: Path, generated: tuple[Any, list[dict[str, Any]], Path]
+) -> None:
+    bench, accounts, path = generated
+    now = bench.NOW
+    per_row_store = _fresh(store, tmp_path, "per_row")
+    try:
+        bench.seed_store(per_row_store, accounts)
+        single = import_leads(per_row_store, playbook, path, channel="event_scan", actor=OPS, now=now,
+                              campaign="Equivalence", batched=False)
+        expected = _snapshot(per_row_store)
+    finally:
+        per_row_store.dispose()
+    batch_store = _fresh(store, tmp_path, "batch")
+    try:
+        bench.seed_store(batch_store, accounts)
+        batched = import_leads(batch_store, playbook, path, channel="event_scan", actor=OPS, now=now,
+                               campaign="Equivalence")
+        got = _snapshot(batch_store)
+        again = import_leads(batch_store, playbook, path, channel="event_scan", actor=OPS,
+                             now=now + dt.timedelta(hours=1), campaign="Equivalence")
+        assert _snapshot(batch_store)["leads"] == got["leads"]
+    finally:
+        batch_store.dispose()
+    assert (batched.created, batched.updated, batched.rejected) == (single.created, single.updated, single.rejected)
+    assert single.created > 200 and single.updated > 5 and single.rejected > 0
+    assert again.replayed == batched.rows - batched.rejected and again.created == 0
+    assert got["routing"] and got["events"]
+    for part in ("leads", "history", "intakes", "routing", "events", "credits"):
+        assert got[part] == expected[part], part
+
+
+def test_I3_batch_import_reads_and_writes_per_chunk_not_per_row(
+    store: Store, playbook: Playbook, generated: tuple[Any, list[dict[str, Any]], Path]
+) -> None:
+    """The batch path is really taken: a few statements per chunk, not ~30 per row as the per-row intake."""
+    from sqlalchemy import event
+
+    bench, accounts, path = generated
+    bench.seed_store(store, accounts)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        report = import_leads(store, playbook, path, channel="event_scan", actor=OPS, now=bench.NOW,
+                              campaign="Chunks")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert report.rows == 400 and report.created > 200
+    kinds = collections.Counter(re.sub(r"\s+", " ", s)[:60] for s in statements)
+    assert len(statements) < report.rows, kinds.most_common(12)
