@@ -1207,7 +1207,6 @@ class SequenceRuleDef(_Strict):
     set_inactive: bool = False
     take_ownership: bool = False  # a person owned by a queue goes to the user who ran the step
 
-
     @model_validator(mode="after")
     def _coherent(self) -> SequenceRuleDef:
         if self.step is not None and self.event != "step_completed":
@@ -1480,9 +1479,7 @@ class Playbook(_Strict):
     routing: RoutingDef | None = None
     webhooks: WebhooksDef = WebhooksDef()
 
-
     working: WorkingDef = WorkingDef()
-
 
     permissions: PermissionsDef = PermissionsDef()
 
