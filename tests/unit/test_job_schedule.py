@@ -62,3 +62,12 @@ def test_W8_the_next_run_is_the_first_instant_of_the_next_period(now: dt.datetim
     assert nxt > now
     assert period_of(definition, nxt) != period_of(definition, now)
     assert period_of(definition, nxt - dt.timedelta(seconds=1)) == period_of(definition, now)
+
+
+def test_W8_an_hourly_job_runs_in_both_copies_of_the_hour_repeated_in_autumn() -> None:
+    hourly = JobDef(name="hourly", at="00:15", timezone="Europe/London", every="hour")
+    # London falls back at 01:00 UTC on 31 October 2027: 01:15 BST (00:15 UTC), then 01:15 GMT (01:15 UTC)
+    assert period_of(hourly, u(2027, 10, 31, 1, 0)) == "2027-10-31T01:15+0100"
+    assert next_run(hourly, u(2027, 10, 31, 0, 15)) == u(2027, 10, 31, 1, 15)
+    assert period_of(hourly, u(2027, 10, 31, 1, 15)) == "2027-10-31T01:15+0000"
+    assert next_run(hourly, u(2027, 10, 31, 1, 15)) == u(2027, 10, 31, 2, 15)

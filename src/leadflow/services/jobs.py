@@ -83,6 +83,20 @@ def _at(definition: JobDef) -> tuple[int, int]:
     return hour, minute
 
 
+def _hour_start(definition: JobDef, now: dt.datetime) -> dt.datetime:
+    """The last instant (UTC) at or before `now` whose local minute is the job's, for hourly jobs.
+
+    Worked out on instants, not wall clocks: the hour repeated by the autumn change has two
+    distinct starts (01:15 summer time, then 01:15 winter time), and each is a period.
+    """
+    _, minute = _at(definition)
+    local = now.astimezone(ZoneInfo(definition.timezone))
+    start = local.replace(minute=minute, second=0, microsecond=0).astimezone(dt.UTC)
+    if start > now:
+        start -= dt.timedelta(hours=1)
+    return start
+
+
 def period_of(definition: JobDef, now: dt.datetime) -> str:
     """The period a run at `now` belongs to: the last scheduled time at or before `now`, local.
 
@@ -92,10 +106,7 @@ def period_of(definition: JobDef, now: dt.datetime) -> str:
     hour, minute = _at(definition)
     scheduled = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
     if definition.every == "hour":
-        scheduled = local.replace(minute=minute, second=0, microsecond=0)
-        if scheduled > local:
-            scheduled -= dt.timedelta(hours=1)
-        return scheduled.strftime("%Y-%m-%dT%H:%M%z")
+        return _hour_start(definition, now).astimezone(local.tzinfo).strftime("%Y-%m-%dT%H:%M%z")
     if scheduled > local:
         scheduled -= dt.timedelta(days=1)
     return scheduled.strftime("%Y-%m-%d")
@@ -109,6 +120,13 @@ def next_run(definition: JobDef, now: dt.datetime) -> dt.datetime:
     """
     zone = ZoneInfo(definition.timezone)
     current = period_of(definition, now)
+    if definition.every == "hour":  # in UTC instants: a repeated autumn hour is an hour of its own
+        start = _hour_start(definition, now)
+        for hours in range(1, 4):
+            instant = start + dt.timedelta(hours=hours)
+            if instant > now and period_of(definition, instant) != current:
+                return instant
+        return start + dt.timedelta(hours=4)
     local = now.astimezone(zone)
     hour, minute = _at(definition)
     step = dt.timedelta(hours=1) if definition.every == "hour" else dt.timedelta(days=1)
