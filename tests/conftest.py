@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from leadflow.playbook.load import cached_playbook
@@ -25,6 +26,13 @@ from leadflow.store.models import Base
 PG_URL = os.environ.get("LEADFLOW_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("LEADFLOW_REQUIRE_POSTGRES") == "1"
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+
+# Property tests: random examples where people run `make test` (new counter-examples get found there), the same
+# examples on every CI run (`make ci` sets LEADFLOW_REQUIRE_POSTGRES=1), so that a verdict on main never depends
+# on the draw, and no per-example deadline on a loaded 2-core machine.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if REQUIRE_PG else "dev"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
