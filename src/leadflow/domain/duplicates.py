@@ -230,6 +230,7 @@ class _Names:
         return self.last_similarity * self.first.factor
 
 
+@lru_cache(maxsize=262144)
 def _surname_similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     if not a or not b:
         return 0.0
@@ -402,7 +403,41 @@ _RULES = {
 }
 
 
+def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
+    """A quick, exact necessary test: could any rule hold for the pair? Every rule but the same email needs a
+    last-name similarity of at least its minimum in one of the readings `_names` tries, so two colleagues at a
+    big company (same domain, other names) are set aside after one cached comparison per reading."""
+    email = bool(a.row.email) and a.row.email == b.row.email
+    if email:
+        return True
+    best: float | None = None
+    for rule in rules.rules:
+        kind = rule.kind
+        if kind == "same_email":
+            continue
+        if kind == "same_domain_last_name":
+            if not a.row.domain or a.row.domain != b.row.domain:
+                continue
+        elif kind == "same_phone_last_name":
+            if not a.row.phone or a.row.phone != b.row.phone:
+                continue
+        elif kind == "similar_name_company":
+            if not (a.first and a.last and b.first and b.last):
+                continue
+        else:  # a rule this test does not know: never set a pair aside for it
+            return True
+        if best is None:
+            best = _surname_similarity(a.last, b.last)
+            if a.first and a.last and b.first and b.last:
+                best = max(best, _surname_similarity(a.last, b.first), _surname_similarity(a.first, b.last))
+        if best >= rule.min_last_name_similarity:
+            return True
+    return False
+
+
 def _score(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> DuplicateCandidate | None:
+    if not _may_hold(a, b, rules):
+        return None
     held = [h for rule in rules.rules if (h := _RULES[rule.kind](a, b, rule, rules)) is not None]
     if not held:
         return None
