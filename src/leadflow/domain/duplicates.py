@@ -407,9 +407,9 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
     """A quick, exact necessary test: could any rule hold for the pair? Every rule but the same email needs a
     last-name similarity of at least its minimum in one of the readings `_names` tries, so two colleagues at a
     big company (same domain, other names) are set aside after one cached comparison per reading."""
-    email = bool(a.row.email) and a.row.email == b.row.email
-    if email:
+    if a.row.email and a.row.email == b.row.email:
         return True
+    complete = bool(a.first and a.last and b.first and b.last)  # the swapped readings of `_names` need all four
     best: float | None = None
     for rule in rules.rules:
         kind = rule.kind
@@ -422,13 +422,13 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
             if not a.row.phone or a.row.phone != b.row.phone:
                 continue
         elif kind == "similar_name_company":
-            if not (a.first and a.last and b.first and b.last):
+            if not complete:
                 continue
         else:  # a rule this test does not know: never set a pair aside for it
             return True
         if best is None:
             best = _surname_similarity(a.last, b.last)
-            if a.first and a.last and b.first and b.last:
+            if complete:
                 best = max(best, _surname_similarity(a.last, b.first), _surname_similarity(a.first, b.last))
         if best >= rule.min_last_name_similarity:
             return True
