@@ -201,11 +201,9 @@ class BatchPools(routing_service.Pools):
         by_owner = self.decisions()
         out: dict[str, tuple[int, int]] = {}
         for user in limited:
-            zone = sla.region_calendar(self.pb, user.region).zone
-            today = self.now.astimezone(zone).date()
-            week_start = today - dt.timedelta(days=today.weekday())
-            days = [at.astimezone(zone).date() for at in by_owner.get(user.id, ())]
-            out[user.id] = (sum(1 for d in days if d == today), sum(1 for d in days if week_start <= d <= today))
+            week_start, day_start, day_end = routing_service.local_bounds(self.pb, user.region, self.now)
+            at = [a for a in by_owner.get(user.id, ()) if week_start <= a < day_end]
+            out[user.id] = (sum(1 for a in at if a >= day_start), len(at))
         return out
 
     def _credits(self, pool_id: str, key: str, users: list[User]) -> dict[str, dict[str, Any]]:

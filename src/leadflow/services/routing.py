@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -149,22 +149,39 @@ def same_company_leads(uow: UnitOfWork, pb: Playbook, lead: Lead) -> tuple[SameC
         by.append(Lead.domain == lead.domain)
     if name:
         by.append(Lead.company_key == name.key)  # indexed; kept by the unit of work (store/uow.py)
-    stmt = (
-        select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id)
-        .where(
-            or_(*by),
-            Lead.id != lead.id,
-            Lead.status.in_(statuses),
-            Lead.matched_account_id.is_(None),
-            Lead.merged_into_id.is_(None),
-            Lead.converted_at.is_(None),
-            Lead.spam.is_(False),
+    # One query per key, merged here: with `domain = ? OR company_key = ?` SQLite's planner (no statistics)
+    # walks the status or matched-account index instead, i.e. every live lead, on every routing.
+    found: dict[str, Any] = {}
+    for condition in by:
+        stmt = (
+            select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at)
+            .where(
+                condition,
+                Lead.id != lead.id,
+                Lead.status.in_(statuses),
+                Lead.matched_account_id.is_(None),
+                Lead.merged_into_id.is_(None),
+                Lead.converted_at.is_(None),
+                Lead.spam.is_(False),
+            )
+            .order_by(Lead.mql_date, Lead.created_at, Lead.id)
+            .limit(_SAME_COMPANY_LIMIT)
         )
-        .order_by(Lead.mql_date, Lead.created_at, Lead.id)
-        .limit(_SAME_COMPANY_LIMIT)
+        for other in uow.session.execute(stmt):
+            found[other.id] = other
+    # the order the single query had: mql_date (NULLs first on SQLite, last on PostgreSQL), created_at, id
+    nulls_first = uow.session.get_bind().dialect.name == "sqlite"
+    ordered = sorted(
+        found.values(),
+        key=lambda r: (
+            (r.mql_date is None) != nulls_first,
+            _utc_or_min(r.mql_date),
+            _utc_or_min(r.created_at),
+            r.id,
+        ),
     )
     out = []
-    for other in uow.session.execute(stmt):
+    for other in ordered[:_SAME_COMPANY_LIMIT]:
         out.append(
             SameCompanyLead(
                 status=other.status,
@@ -175,6 +192,29 @@ def same_company_leads(uow: UnitOfWork, pb: Playbook, lead: Lead) -> tuple[SameC
             )
         )
     return tuple(out)
+
+
+def local_bounds(pb: Playbook, region: str | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """The instants (UTC) that start the local week (Monday) and day of `now` in the region's calendar, and
+    the one that ends the day: R9's capacity counts assignments in [week start, day end) and
+    [day start, day end)."""
+    zone = sla.region_calendar(pb, region).zone
+    today = now.astimezone(zone).date()
+    week = today - dt.timedelta(days=today.weekday())
+
+    def start_of(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+
+    return start_of(week), start_of(today), start_of(today + dt.timedelta(days=1))
+
+
+_MIN_UTC = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _utc_or_min(at: dt.datetime | None) -> dt.datetime:
+    if at is None:
+        return _MIN_UTC
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def routing_record(uow: UnitOfWork, pb: Playbook, lead: Lead, now: dt.datetime) -> RoutingRecord:
@@ -251,22 +291,28 @@ class Pools:
         limited = [u for u in users if u.rr_capacity_per_day is not None or u.rr_capacity_per_week is not None]
         if not limited:
             return {}
-        since = self.now - dt.timedelta(days=8)
-        rows = self.uow.session.execute(
-            select(RoutingDecision.owner_id, RoutingDecision.decided_at).where(
-                RoutingDecision.assign_kind == "pool",
-                RoutingDecision.owner_type == "user",
-                RoutingDecision.owner_id.in_([u.id for u in limited]),
-                RoutingDecision.decided_at >= since,
-            )
-        ).all()
-        out: dict[str, tuple[int, int]] = {}
+        # Counted in the store, one query per local calendar (users of a region share one): assignments
+        # from the start of the local week, of which those from the start of the local day.
+        by_bounds: dict[tuple[dt.datetime, dt.datetime, dt.datetime], list[str]] = {}
         for user in limited:
-            zone = sla.region_calendar(self.pb, user.region).zone
-            today = self.now.astimezone(zone).date()
-            week_start = today - dt.timedelta(days=today.weekday())
-            days = [r.decided_at.astimezone(zone).date() for r in rows if r.owner_id == user.id]
-            out[user.id] = (sum(1 for d in days if d == today), sum(1 for d in days if week_start <= d <= today))
+            by_bounds.setdefault(local_bounds(self.pb, user.region, self.now), []).append(user.id)
+        out: dict[str, tuple[int, int]] = {}
+        for (week_start, day_start, day_end), ids in by_bounds.items():
+            today = func.sum(case((RoutingDecision.decided_at >= day_start, 1), else_=0))
+            stmt = (
+                select(RoutingDecision.owner_id, today, func.count())
+                .where(
+                    RoutingDecision.assign_kind == "pool",
+                    RoutingDecision.owner_type == "user",
+                    RoutingDecision.owner_id.in_(ids),
+                    RoutingDecision.decided_at >= week_start,
+                    RoutingDecision.decided_at < day_end,
+                )
+                .group_by(RoutingDecision.owner_id)
+            )
+            counts = {owner: (int(day or 0), int(week)) for owner, day, week in self.uow.session.execute(stmt)}
+            for user_id in ids:
+                out[user_id] = counts.get(user_id, (0, 0))
         return out
 
     def members(
