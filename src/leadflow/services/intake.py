@@ -691,6 +691,24 @@ def check_spam_step(pb: Playbook, data: LeadIn, norm: Normalised) -> dict[str, A
     }
 
 
+# The compared form of a stored person, by the playbook rules it depends on and every field it reads: a
+# company's oldest leads are candidates of each new colleague, and parsing their email, phone and country
+# again every time was a third of a request's duplicate search. A changed field is a new key.
+_PERSON_ROWS: dict[tuple[Any, ...], Any] = {}
+_PERSON_ROWS_MAX = 100_000
+_RULES_KEYS: dict[tuple[Any, ...], int] = {}
+
+
+def _person_rules_key(extra: Any, aliases: Any) -> int:
+    """A small number standing for the playbook's free-mail list and country aliases (hashing them per
+    candidate would cost more than it saves)."""
+    rules = (tuple(extra), tuple(sorted((aliases or {}).items())))
+    found = _RULES_KEYS.get(rules)
+    if found is None:
+        found = _RULES_KEYS[rules] = len(_RULES_KEYS)
+    return found
+
+
 def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normalised, data: LeadIn) -> dict[str, Any]:
     """M1: other leads and contacts that look like this person, with score and evidence."""
     from leadflow.domain.duplicates import candidate_keys, duplicate_of, find_duplicates, person_row
@@ -701,20 +719,39 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
     extra = pb.intake.free_mail_domains_extra
     aliases = pb.countries.aliases
 
+    rules_key = _person_rules_key(extra, aliases)
+
     def row_of(record: Any, entity: str) -> Any:
-        return person_row(
-            entity,
-            record.id,
-            email=record.email,
-            first_name=record.first_name,
-            last_name=record.last_name,
-            company=getattr(record, "company", None),
-            phone=record.phone,
-            website=getattr(record, "website", None) or getattr(record, "domain", None),
-            country=record.country,
-            free_mail_extra=extra,
-            country_aliases=aliases,
+        fields = (
+            record.email,
+            record.first_name,
+            record.last_name,
+            getattr(record, "company", None),
+            record.phone,
+            getattr(record, "website", None) or getattr(record, "domain", None),
+            record.country,
         )
+        key = (rules_key, entity, record.id, *fields)
+        found = _PERSON_ROWS.get(key)
+        if found is None:
+            email, first, last, company, phone, website, country = fields
+            found = person_row(
+                entity,
+                record.id,
+                email=email,
+                first_name=first,
+                last_name=last,
+                company=company,
+                phone=phone,
+                website=website,
+                country=country,
+                free_mail_extra=extra,
+                country_aliases=aliases,
+            )
+            if len(_PERSON_ROWS) >= _PERSON_ROWS_MAX:
+                _PERSON_ROWS.clear()
+            _PERSON_ROWS[key] = found
+        return found
 
     me = row_of(person, person.__entity__)
     keys = candidate_keys(me)
