@@ -3,7 +3,8 @@
 For each store (SQLite in a temp file; PostgreSQL when LEADFLOW_BENCH_POSTGRES_URL or LEADFLOW_TEST_POSTGRES_URL
 is set, in a throw-away database) the demo organisation is loaded (`leadflow init`'s), an admin API token made,
 and `leadflow serve`'s app started with uvicorn (one worker) on 127.0.0.1. `wrk -c32 -t2 -d10s --latency`
-then POSTs a Contact Us person (a new person at a new company every request, Bearer token, JSON) to
+then POSTs a Contact Us person (a new person at a new company, with a phone of its own, every request; Bearer
+token, JSON) to
 /intake/contact_us: the whole
 pipeline (normalise, spam, duplicates, match, score, route, history, outbox) and one commit per request.
 Beside it, in the same run, a bare FastAPI endpoint that echoes the same JSON payload (one worker, same wrk
@@ -67,8 +68,8 @@ function request()
   counter = counter + 1
   local body = string.format(
     '{"first_name":"Bench","last_name":"Person%d","email":"bench@company-%s-%d-%d.example",' ..
-    '"company":"Company %s %d %d","country":"Germany","title":"Engineer","phone":"+49 30 1234567"}',
-    counter, run, tid, counter, run, tid, counter)
+    '"company":"Company %s %d %d","country":"Germany","title":"Engineer","phone":"+49 30 %d%06d"}',
+    counter, run, tid, counter, run, tid, counter, tid + 1, counter)
   return wrk.format(nil, nil, nil, body)
 end
 """
