@@ -10,7 +10,8 @@ and phones in national format. Before each run the database gets the demo organi
 a sales team of ~90 users, so routing has owners to pick, and a few accounts and leads), then ~2,000
 accounts for those domains (SQLAlchemy Core bulk insert: prospects, customers by segment, former
 customers, partners, subsidiaries under a parent; customers and half the prospects owned by an AE, SAL
-or AM), so matching, M4, derivation, routing and the duplicate search have work to do.
+or AM), their hierarchies derived as leadflow derives accounts it writes (segment, region), so matching,
+M4, derivation, routing and the duplicate search have work to do.
 
 For each store (SQLite in a temp file; PostgreSQL when LEADFLOW_BENCH_POSTGRES_URL or
 LEADFLOW_TEST_POSTGRES_URL is set, in a throw-away database), each on a fresh migrated database:
@@ -68,6 +69,7 @@ from sqlalchemy.orm import Session
 from leadflow.domain.records import Actor
 from leadflow.errors import UnrecordedChange
 from leadflow.playbook.load import cached_playbook
+from leadflow.services import derive
 from leadflow.services.demo import seed_demo
 from leadflow.services.imports import CHUNK, import_leads
 from leadflow.store.db import Store
@@ -471,6 +473,16 @@ def seed_store(store: Store, accounts: list[dict[str, Any]]) -> None:
     with store.engine.begin() as conn:
         conn.execute(insert(Account.__table__), [a for a in rows if a["parent_id"] is None])
         conn.execute(insert(Account.__table__), [a for a in rows if a["parent_id"] is not None])
+    # Derived as accounts written through leadflow are (segment, Parent Sales Segmentation, region), so the
+    # import does not derive every hierarchy the first time one of its leads matches it.
+    pb = cached_playbook(None)
+    roots = [a["id"] for a in rows if a["parent_id"] is None]
+    with store.uow() as uow:
+        for account_id in roots:
+            account = uow.get(Account, account_id)
+            if account is not None and derive.needs_hierarchy_refresh(account):
+                derive.refresh_hierarchy(uow, pb, account, NOW - dt.timedelta(days=1))
+        uow.commit()
 
 
 class StatementCounter:
