@@ -207,6 +207,7 @@ class NormalisedName:
         return bool(self.tokens)
 
 
+@lru_cache(maxsize=131072)
 def fold_text(text: str) -> str:
     """Lower-case, accents and ligatures removed (NFKD), "&" spelled "and", dots and apostrophes dropped."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -60,14 +60,34 @@ def master_names() -> list[str]:
     return sorted({c.name for c in _index().values()})
 
 
+_ALIAS_KEYS: dict[int, tuple[Mapping[str, str], tuple[tuple[str, str], ...]]] = {}
+
+
+def _alias_key(aliases: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The aliases as a hashable key, remembered per mapping object (a playbook's mapping is read-only)."""
+    hit = _ALIAS_KEYS.get(id(aliases))
+    if hit is not None and hit[0] is aliases and len(hit[1]) == len(aliases):
+        return hit[1]
+    key = tuple(aliases.items())
+    if len(_ALIAS_KEYS) > 64:
+        _ALIAS_KEYS.clear()
+    _ALIAS_KEYS[id(aliases)] = (aliases, key)
+    return key
+
+
 def resolve_country(text: str | None, aliases: Mapping[str, str] | None = None) -> Country | None:
     """The master-list country for `text` (name, ISO code or alias), or None if unknown."""
     if not text or not text.strip():
         return None
+    return _resolve(text, _alias_key(aliases) if aliases else ())
+
+
+@lru_cache(maxsize=16384)
+def _resolve(text: str, aliases: tuple[tuple[str, str], ...]) -> Country | None:
     index = _index()
     key = _fold(text)
     if aliases:
-        key = _folded_aliases(tuple(aliases.items())).get(key, key)
+        key = _folded_aliases(aliases).get(key, key)
     found = index.get(key)
     if found is None and key:
         try:
