@@ -343,6 +343,8 @@ class Pools:
     def has_member(self, pool_id: str, key: str | None) -> bool:
         """What the flow asks before naming a pool: is any member available now?"""
         if (pool_id, key) not in self._members:
+            if any(_free_turn(u) for u in self.admitted(pool_id, key)):
+                return True  # someone can take a turn whatever the counts: they need not be read
             self._members[(pool_id, key)] = self.members(pool_id, key)
         return round_robin.has_available(self._members[(pool_id, key)])
 
@@ -380,6 +382,13 @@ class Pools:
         self._members.pop((pool_id, key), None)
         session.flush()  # the store has no autoflush: later reads in this transaction see the new credits
         return choice
+
+
+def _free_turn(user: Any) -> bool:
+    """A member available whatever its assignment counts: active, in office, weight above 0, no capacity."""
+    weight = user.rr_weight if user.rr_weight is not None else 1
+    return (bool(user.active) and not user.out_of_office and weight > 0
+            and user.rr_capacity_per_day is None and user.rr_capacity_per_week is None)
 
 
 def default_owner_user(pool: Pools, pb: Playbook) -> str | None:
