@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, func, insert, literal_column, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -62,6 +62,40 @@ from leadflow.store.models import (
 from leadflow.store.uow import CREATED, UnitOfWork, _apply_defaults, company_key, snapshot, to_json
 
 _DUP_LIMIT = 200  # as the per-row duplicate search: each key's oldest 200 candidates
+
+
+_KEYS_PER_QUERY = 50  # keys of one kind per statement: one fixed shape, so SQLAlchemy compiles it once
+_OLDEST: dict[tuple[str, str], Any] = {}
+
+
+def _oldest_per_key(kind: str, model: Any) -> Any:
+    """One statement for `_KEYS_PER_QUERY` keys of a kind: each key's oldest `:limit` live people by
+    (created_at, id), as a UNION ALL of one ordered, limited select per key, with the key's slot number.
+
+    Each select walks its key's ordered index (store/models.py: (key, created_at, id)) and stops after
+    the limit, however many namesakes or colleagues the key has; a window function over the keys would
+    read and sort all of them. Bound keys only: user text never reaches the SQL."""
+    cache_key = (kind, model.__entity__)
+    found = _OLDEST.get(cache_key)
+    if found is not None:
+        return found
+    columns = [model.id, model.created_at, model.email, model.first_name, model.last_name, model.phone,
+               model.country, (model.company if model is Lead else Contact.email.label("company"))]
+    if model is Lead:
+        columns += [Lead.website, Lead.domain]
+    key_column = {"email": model.email, "phone": model.phone, "domain": Lead.domain,
+                  "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
+    parts = []
+    for slot in range(_KEYS_PER_QUERY):
+        where = [key_column == bindparam(f"k{slot}")]
+        if kind == "domain_last":
+            where.append(func.lower(Lead.last_name) == bindparam(f"l{slot}"))
+        one = (select(*columns, literal_column(str(slot)).label("slot"))
+               .where(*where, model.merged_into_id.is_(None))
+               .order_by(model.created_at, model.id).limit(bindparam("limit")).subquery())
+        parts.append(select(*one.c))
+    found = _OLDEST[cache_key] = union_all(*parts)
+    return found
 
 
 class Fallback(Exception):
@@ -473,42 +507,38 @@ class Batch:
             if "domain" in keys and data.last_name:
                 domain_names.update(f"{keys['domain']}|{n}" for n in (data.last_name.lower(),
                                                                        keys.get("last_name_folded")) if n)
-        specs: list[tuple[str, Any, Any, set[str]]] = [
-            ("email", Lead, Lead.email, emails), ("email", Contact, Contact.email, emails),
-            ("phone", Lead, Lead.phone, phones), ("phone", Contact, Contact.phone, phones),
+        specs: list[tuple[str, Any, set[str]]] = [
+            ("email", Lead, emails), ("email", Contact, emails),
+            ("phone", Lead, phones), ("phone", Contact, phones),
             # the same domain with the same last name: its own key, so a big company's oldest 200 never hide it
-            ("domain_last", Lead, Lead.domain.concat("|").concat(func.lower(Lead.last_name)), domain_names),
-            ("last_name", Lead, func.lower(Lead.last_name), names),
-            ("last_name", Contact, func.lower(Contact.last_name), names),
-            ("domain", Lead, Lead.domain, domains),
+            ("domain_last", Lead, domain_names),
+            ("last_name", Lead, names), ("last_name", Contact, names),
+            ("domain", Lead, domains),
         ]
-        for kind, model, column, values in specs:
-            wanted = {v for v in values if (kind, model.__entity__, v) not in self.dup_keys}
+        for kind, model, values in specs:
+            entity = model.__entity__
+            wanted = sorted(v for v in values if (kind, entity, v) not in self.dup_keys)
             for v in wanted:
-                self.dup_keys[(kind, model.__entity__, v)] = []
-            for chunk in _slices(sorted(wanted)):
-                rn = func.row_number().over(partition_by=column, order_by=(model.created_at, model.id)).label("rn")
-                website = model.website if model is Lead else None
-                cols = [model.id, model.created_at, column.label("k"), model.email, model.first_name,
-                        model.last_name, model.phone, model.country,
-                        (model.company if model is Lead else Contact.email.label("company")), rn]
-                if model is Lead:
-                    cols += [Lead.website, Lead.domain]
-                if kind == "domain_last":  # by the indexed domain, then the pair
-                    where = [Lead.domain.in_({v.split("|", 1)[0] for v in chunk}), column.in_(chunk)]
-                else:
-                    where = [column.in_(chunk)]
-                inner = select(*cols).where(*where, model.merged_into_id.is_(None)).subquery()
-                for r in session.execute(select(inner).where(inner.c.rn <= _DUP_LIMIT)):
-                    entity = model.__entity__
+                self.dup_keys[(kind, entity, v)] = []
+            for start in range(0, len(wanted), _KEYS_PER_QUERY):
+                group = wanted[start:start + _KEYS_PER_QUERY]
+                params: dict[str, Any] = {"limit": _DUP_LIMIT}
+                for slot in range(_KEYS_PER_QUERY):  # a slot past the group's end matches nobody
+                    value = group[slot] if slot < len(group) else None
+                    if kind == "domain_last":
+                        domain, _, last = value.partition("|") if value is not None else (None, "", None)
+                        params[f"k{slot}"], params[f"l{slot}"] = domain, last
+                    else:
+                        params[f"k{slot}"] = value
+                for r in session.execute(_oldest_per_key(kind, model), params):
                     if (entity, r.id) not in self.dup_rows:
-                        site = (r.website or r.domain) if website is not None else None
+                        site = (r.website or r.domain) if model is Lead else None
                         company = r.company if model is Lead else None
                         self.dup_rows[(entity, r.id)] = (
                             r.created_at, entity, r.id,
                             self._person_row(entity, r.id, r.first_name, r.last_name, company, r.phone, site,
                                              r.country, r.email))
-                    refs = self.dup_keys.get((kind, entity, r.k))
+                    refs = self.dup_keys.get((kind, entity, group[r.slot]))
                     if refs is not None:
                         refs.append((entity, r.id))
 

@@ -242,7 +242,7 @@ class Lead(PersonFields, Tracked, Base):
     # key (R3). Set by the unit of work whenever `company` is written; not history (it is derived).
     company_key: Mapped[str | None] = mapped_column(String(300), index=True)
     website: Mapped[str | None] = mapped_column(String(500))
-    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    domain: Mapped[str | None] = mapped_column(String(255))  # indexed below, with created_at (M1)
     industry: Mapped[str | None] = mapped_column(String(120))
     channel: Mapped[str | None] = mapped_column(String(60))
     developers_bucket: Mapped[str | None] = mapped_column(String(20))
@@ -703,9 +703,13 @@ class UserPassword(Base):
 TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)
 
 
-# The duplicate search (M1) looks people up by last name whatever its case: an expression index each.
-Index("ix_leads_last_name_lower", func.lower(Lead.last_name))
-Index("ix_contacts_last_name_lower", func.lower(Contact.last_name))
+# The duplicate search (M1) reads each key's oldest 200 people (by created_at, id): the last name whatever
+# its case, the domain, and the domain with the last name. Ordered indexes, so that a common last name or a
+# big company costs 200 index entries, not a scan and a sort of every namesake or colleague.
+Index("ix_leads_last_name_created", func.lower(Lead.last_name), Lead.created_at, Lead.id)
+Index("ix_contacts_last_name_created", func.lower(Contact.last_name), Contact.created_at, Contact.id)
+Index("ix_leads_domain_created", Lead.domain, Lead.created_at, Lead.id)
+Index("ix_leads_domain_last_name", Lead.domain, func.lower(Lead.last_name))
 
 
 class AccountChange(Base):
