@@ -46,9 +46,9 @@ class Gates:
     """
 
     def __init__(self, store: Store) -> None:
+        # Within the pool's kept connections: an overflow connection is opened and closed per request.
         pool_size = getattr(store.engine.pool, "size", lambda: 5)()
-        overflow = max(0, getattr(store.engine.pool, "_max_overflow", 0))
-        self.pooled = anyio.Semaphore(max(1, pool_size + overflow - 1))
+        self.pooled = anyio.Semaphore(max(1, pool_size - 1))
         self.writer = anyio.Semaphore(1) if store.engine.dialect.name == "sqlite" else None
 
 
@@ -112,20 +112,26 @@ class Ctx:
 def _authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    uow: Annotated[UnitOfWork, Depends(get_uow)],
-) -> Ctx:
+    _: Annotated[None, Depends(gate)],
+) -> Iterator[Ctx]:
+    """Open the request's unit of work and authenticate in one step (one thread-pool call, not one per
+    dependency: under load every hop between the event loop and a worker thread costs a GIL hand-over)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("an API token is required: Authorization: Bearer <token>", "authorization")
-    user = user_for_token(uow, credentials.credentials)
-    pb = playbook_in_force(request, uow)
-    principal = principal_for(pb, user.id, user.role, user.team, user.region, user.segment)
-    return Ctx(store=get_store(request), uow=uow, pb=pb, now=now_of(request), principal=principal)
+    store = get_store(request)
+    with store.uow() as uow:
+        if request.method not in SAFE_METHODS:
+            store.writing(uow)
+        user = user_for_token(uow, credentials.credentials)
+        pb = playbook_in_force(request, uow)
+        principal = principal_for(pb, user.id, user.role, user.team, user.region, user.segment)
+        yield Ctx(store=store, uow=uow, pb=pb, now=now_of(request), principal=principal)
 
 
 def ctx(permission: str | None = None) -> Callable[..., Ctx]:
     """A dependency: the request's Ctx, after checking the principal may `permission`."""
 
-    def dependency(c: Annotated[Ctx, Depends(_authenticated)]) -> Ctx:
+    async def dependency(c: Annotated[Ctx, Depends(_authenticated)]) -> Ctx:  # no I/O: runs on the loop
         if permission is not None:
             c.require(permission)
         return c

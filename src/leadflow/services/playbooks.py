@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -30,6 +31,9 @@ class ActiveVersion:
 
 
 _BY_SHA: dict[str, Playbook] = {}  # parsed versions of this process; a playbook is frozen, so sharing is safe
+# One parse per version: the first burst of requests after a start or an activation would otherwise each
+# parse the same text at once (a cold API under 32 clients spent seconds doing so).
+_PARSING = threading.Lock()
 
 
 def activate_playbook(uow: UnitOfWork, text: str, source: str, author: str, now: dt.datetime) -> PlaybookVersion:
@@ -73,5 +77,8 @@ def active_playbook(uow: UnitOfWork) -> ActiveVersion | None:
     pb = _BY_SHA.get(row.sha256)
     if pb is None:
         text = uow.session.scalar(select(PlaybookVersion.text).where(PlaybookVersion.id == row.id)) or ""
-        pb = _BY_SHA[row.sha256] = parse_playbook(text, f"playbook version {row.id}")
+        with _PARSING:
+            pb = _BY_SHA.get(row.sha256)
+            if pb is None:
+                pb = _BY_SHA[row.sha256] = parse_playbook(text, f"playbook version {row.id}")
     return ActiveVersion(id=row.id, sha256=row.sha256, playbook=pb)

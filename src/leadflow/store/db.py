@@ -15,6 +15,8 @@ from leadflow.store.uow import UnitOfWork
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Execution option of a session's connection that is going to write (see `_sqlite_begin`, `Store.writing`).
 WRITE_OPTION = "leadflow_write"
+# Connections an engine keeps open (the API admits one request fewer at a time; see `api.deps.Gates`).
+POOL_SIZE, POOL_OVERFLOW = 12, 8
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
@@ -47,11 +49,21 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # A file database keeps its connections open (a new one costs an open and the pragmas above, which
+        # under load was most of a cheap request); an in-memory one is one connection per thread anyway.
+        pool: dict[str, Any] = {} if _in_memory(url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Connections beyond pool_size are opened and closed per checkout; a PostgreSQL connect is a fork on
+    # the server, so the pool keeps what a busy API uses (its request gate admits pool_size - 1 at once).
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+
+
+def _in_memory(url: str) -> bool:
+    database = url.split("://", 1)[-1].lstrip("/")
+    return database in ("", ":memory:") or "mode=memory" in url
 
 
 def alembic_config(url: str) -> Config:
