@@ -64,18 +64,25 @@ from leadflow.store.uow import CREATED, UnitOfWork, _apply_defaults, company_key
 _DUP_LIMIT = 200  # as the per-row duplicate search: each key's oldest 200 candidates
 
 
-_KEYS_PER_QUERY = 50  # keys of one kind per statement: one fixed shape, so SQLAlchemy compiles it once
-_OLDEST: dict[tuple[str, str], Any] = {}
+_KEYS_PER_QUERY = 50  # keys of one kind per statement at most
+# The shapes a statement comes in (slots), so SQLAlchemy compiles each once: a small chunk (an import's
+# tail, a short list) would otherwise run 50 selects for its one key, 17 ms a chunk of one on SQLite.
+_SLOT_SIZES = (1, 5, 15, _KEYS_PER_QUERY)
+_OLDEST: dict[tuple[str, str, int], Any] = {}
 
 
-def _oldest_per_key(kind: str, model: Any) -> Any:
-    """One statement for `_KEYS_PER_QUERY` keys of a kind: each key's oldest `:limit` live people by
+def _slots_for(n: int) -> int:
+    return next(size for size in _SLOT_SIZES if size >= n)
+
+
+def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
+    """One statement for `slots` keys of a kind: each key's oldest `:limit` live people by
     (created_at, id), as a UNION ALL of one ordered, limited select per key, with the key's slot number.
 
     Each select walks its key's ordered index (store/models.py: (key, created_at, id)) and stops after
     the limit, however many namesakes or colleagues the key has; a window function over the keys would
     read and sort all of them. Bound keys only: user text never reaches the SQL."""
-    cache_key = (kind, model.__entity__)
+    cache_key = (kind, model.__entity__, slots)
     found = _OLDEST.get(cache_key)
     if found is not None:
         return found
@@ -86,7 +93,7 @@ def _oldest_per_key(kind: str, model: Any) -> Any:
     key_column = {"email": model.email, "phone": model.phone, "domain": Lead.domain,
                   "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
     parts = []
-    for slot in range(_KEYS_PER_QUERY):
+    for slot in range(slots):
         where = [key_column == bindparam(f"k{slot}")]
         if kind == "domain_last":
             where.append(func.lower(Lead.last_name) == bindparam(f"l{slot}"))
@@ -94,7 +101,7 @@ def _oldest_per_key(kind: str, model: Any) -> Any:
                .where(*where, model.merged_into_id.is_(None))
                .order_by(model.created_at, model.id).limit(bindparam("limit")).subquery())
         parts.append(select(*one.c))
-    found = _OLDEST[cache_key] = union_all(*parts)
+    found = _OLDEST[cache_key] = union_all(*parts) if len(parts) > 1 else parts[0]
     return found
 
 
@@ -522,15 +529,16 @@ class Batch:
                 self.dup_keys[(kind, entity, v)] = []
             for start in range(0, len(wanted), _KEYS_PER_QUERY):
                 group = wanted[start:start + _KEYS_PER_QUERY]
+                slots = _slots_for(len(group))
                 params: dict[str, Any] = {"limit": _DUP_LIMIT}
-                for slot in range(_KEYS_PER_QUERY):  # a slot past the group's end matches nobody
+                for slot in range(slots):  # a slot past the group's end matches nobody
                     value = group[slot] if slot < len(group) else None
                     if kind == "domain_last":
                         domain, _, last = value.partition("|") if value is not None else (None, "", None)
                         params[f"k{slot}"], params[f"l{slot}"] = domain, last
                     else:
                         params[f"k{slot}"] = value
-                for r in session.execute(_oldest_per_key(kind, model), params):
+                for r in session.execute(_oldest_per_key(kind, model, slots), params):
                     if (entity, r.id) not in self.dup_rows:
                         site = (r.website or r.domain) if model is Lead else None
                         company = r.company if model is Lead else None
