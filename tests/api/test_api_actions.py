@@ -5,6 +5,7 @@ versions: validated, stored with author and time, activated atomically, the old 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from api_world import api  # noqa: F401  (the `api` fixture; test arguments named `api` use it)
 from sqlalchemy import select
@@ -134,3 +135,36 @@ def test_A2_init_stores_the_playbook_version(store, tmp_path: Path) -> None:
         active = active_playbook(uow)
         assert active is not None and active.playbook.name == pb.name
         assert len(list(uow.session.scalars(select(PlaybookVersion)))) == 1
+
+
+def test_A2_concurrent_intakes_over_http_are_each_answered_once_stored(api, store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = api.auth("ops")
+
+    def post(i: int) -> Any:
+        return api.client.post("/intake/contact_us", headers=headers, json={
+            "first_name": "Pat", "last_name": f"Parallel{i}", "email": f"pat{i}@parallel-{i}.example",
+            "company": f"Parallel {i} GmbH", "country": "Germany"})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(24)))
+    assert [a.status_code for a in answers] == [201] * 24, answers[0].text
+    subjects = {a.json()["subject"]["id"] for a in answers}
+    assert len(subjects) == 24
+    batcher = api.client.app.state.intake_batcher
+    assert batcher.taken == 24 and 1 <= batcher.groups <= 24
+    with store.uow() as uow:
+        stored = set(uow.session.scalars(select(Lead.id).where(Lead.id.in_(subjects))))
+    assert stored == subjects
+
+
+def test_A2_intake_asks_for_a_token_before_it_reads_the_body(api) -> None:
+    answer = api.client.post("/intake/contact_us", json={"email": 12})
+    assert answer.status_code == 401 and answer.json()["field"] == "authorization"
+    bad = api.post("ops", "/intake/contact_us", json={"email": 12})
+    assert bad.status_code == 422
+    denied = api.post("ae", "/intake/contact_us", json={"email": "who@where.example", "last_name": "W"})
+    assert denied.status_code == 403  # an AE's permissions have no `intake`
+    with api.store.uow() as uow:
+        assert uow.session.scalars(select(Lead).where(Lead.email == "who@where.example")).first() is None

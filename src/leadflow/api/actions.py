@@ -4,17 +4,20 @@ assign (P3/R10), account owner (P2), simulate, deactivate a user, run a job. Eac
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from leadflow.api.deps import Ctx, ctx
+from leadflow.api.deps import Ctx, ctx, principal
 from leadflow.api.errors import ERROR_RESPONSES
 from leadflow.api.records import fetch
 from leadflow.domain.matching import LeadRow
+from leadflow.domain.permissions import Principal
+from leadflow.domain.records import Actor
 from leadflow.errors import NotFound
 from leadflow.services.intake_models import LeadIn
 from leadflow.services.visibility import visible
@@ -57,11 +60,7 @@ class ChannelIntakeIn(LeadIn):
     channel: str | None = Field(default=None, max_length=60)  # type: ignore[assignment]
 
 
-def _intake(c: Ctx, data: LeadIn) -> IntakeOut:
-    from leadflow.services.intake import IntakeEnv, intake
-
-    result = intake(c.uow, IntakeEnv(c.uow, c.pb), data, c.actor, c.now)
-    c.uow.commit()
+def _out(result: Any) -> IntakeOut:
     return IntakeOut(
         intake=result.intake_id, outcome=result.outcome, replayed=result.replayed,
         subject=SubjectOut(type=result.subject_type, id=result.subject_id)
@@ -71,21 +70,30 @@ def _intake(c: Ctx, data: LeadIn) -> IntakeOut:
     )
 
 
+async def _intake(request: Request, who: Principal, data: LeadIn) -> IntakeOut:
+    """Through the app's group commit (services/intake_batcher.py): answered once its group is stored."""
+    batcher = request.app.state.intake_batcher
+    result = await asyncio.wrap_future(batcher.submit(data, Actor.user(who.user_id)))
+    return _out(result)
+
+
 @router.post("/leads", response_model=IntakeOut, status_code=201, tags=["leads"], summary="Create a lead (intake)")
-def create_lead(body: LeadIn, c: Annotated[Ctx, Depends(ctx("intake"))]) -> IntakeOut:
+async def create_lead(
+    body: LeadIn, request: Request, who: Annotated[Principal, Depends(principal("intake"))]
+) -> IntakeOut:
     """A lead is created through the intake of its channel (normalise, spam, duplicates, match, score, route)."""
-    return _intake(c, body)
+    return await _intake(request, who, body)
 
 
 @router.post("/intake/{channel}", response_model=IntakeOut, status_code=201, tags=["intake"],
              summary="Take a person in on a channel")
-def intake_channel(
-    channel: Annotated[str, Path(min_length=1, max_length=60)], body: ChannelIntakeIn,
-    c: Annotated[Ctx, Depends(ctx("intake"))],
+async def intake_channel(
+    channel: Annotated[str, Path(min_length=1, max_length=60)], body: ChannelIntakeIn, request: Request,
+    who: Annotated[Principal, Depends(principal("intake"))],
 ) -> IntakeOut:
     """The same pipeline as every channel (I1); a repeated delivery_id makes one record (I2)."""
     data = LeadIn.model_validate({**body.model_dump(exclude_unset=True), "channel": channel})
-    return _intake(c, data)
+    return await _intake(request, who, data)
 
 
 # --------------------------------------------------------------------------- lifecycle (L3, L5)
