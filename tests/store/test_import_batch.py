@@ -200,3 +200,34 @@ def test_I3_batch_import_reads_and_writes_per_chunk_not_per_row(
     assert report.rows == 400 and report.created > 200
     kinds = collections.Counter(re.sub(r"\s+", " ", s)[:60] for s in statements)
     assert len(statements) < report.rows, kinds.most_common(12)
+
+
+def test_R3_batch_reads_same_company_leads_for_many_keys_as_it_reads_them_one_key_at_a_time(
+    store: Store, playbook: Playbook, tmp_path: Path, generated: tuple[Any, list[dict[str, Any]], Path]
+) -> None:
+    from types import SimpleNamespace
+
+    from leadflow.services.batch_intake import Batch
+    from leadflow.services.intake import IntakeEnv
+
+    bench, accounts, path = generated
+    bench.seed_store(store, accounts)
+    import_leads(store, playbook, path, channel="event_scan", actor=OPS, now=bench.NOW, campaign="R3")
+    with store.uow() as uow:
+        # every stored company (domain and name), plus the same number of keys nobody has
+        leads = list(uow.session.execute(select(Lead.domain, Lead.company).where(Lead.company.is_not(None))))
+        rows = [(i, SimpleNamespace(company=company), SimpleNamespace(domain=domain))
+                for i, (domain, company) in enumerate(leads)]
+        rows += [(len(rows) + i, SimpleNamespace(company=f"Nobody {i} Ltd"),
+                  SimpleNamespace(domain=f"nobody-{i}.example")) for i in range(60)]
+        env = IntakeEnv(uow, playbook)
+        routing = playbook.routing
+        assert routing is not None
+        statuses = {*routing.same_company.mql_statuses, *routing.same_company.working_statuses}
+        many = Batch(uow, env, OPS, bench.NOW, None)
+        many._load_same_company(rows)  # type: ignore[arg-type]
+        assert len(many.same_company) > 2 * 50  # more keys than one statement holds
+        one_at_a_time = Batch(uow, env, OPS, bench.NOW, None)
+        for key, entries in many.same_company.items():
+            assert entries == one_at_a_time._stored_same_company(key, statuses), key
+        assert sum(1 for e in many.same_company.values() if e) >= 5  # companies with leads R3 counts

@@ -105,6 +105,29 @@ def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
     return found
 
 
+_SAME_COMPANY: dict[tuple[str, int], Any] = {}
+
+
+def _same_company_per_key(kind: str, slots: int) -> Any:
+    """One statement for `slots` domains ("d") or company keys ("k"): each key's first `:limit` live leads
+    in `:statuses` with no matched account, in `_stored_same_company`'s order, with the key's slot number."""
+    found = _SAME_COMPANY.get((kind, slots))
+    if found is not None:
+        return found
+    column = Lead.domain if kind == "d" else Lead.company_key
+    parts = []
+    for slot in range(slots):
+        one = (select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at,
+                      literal_column(str(slot)).label("slot"))
+               .where(column == bindparam(f"k{slot}"), Lead.status.in_(bindparam("statuses", expanding=True)),
+                      Lead.matched_account_id.is_(None), Lead.merged_into_id.is_(None), Lead.converted_at.is_(None),
+                      Lead.spam.is_(False))
+               .order_by(Lead.mql_date, Lead.created_at, Lead.id).limit(bindparam("limit")).subquery())
+        parts.append(select(*one.c))
+    found = _SAME_COMPANY[(kind, slots)] = union_all(*parts) if len(parts) > 1 else parts[0]
+    return found
+
+
 class Fallback(Exception):
     """This row needs the per-row intake (it writes more than a new lead, or reads what a chunk cannot).
     `broad`: the per-row intake may change other people too (R3 moves the company's leads)."""
@@ -396,6 +419,38 @@ class Batch:
                 self.matches[number] = self.env.match(_lead_row(data, norm))
         self._load_accounts({m.account_id for m in self.matches.values() if m is not None})
         self._load_duplicates(norms)
+        self._load_same_company([(n, d, norm) for n, d, norm in norms if self.matches.get(n) is None])
+
+    def _load_same_company(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
+        """R3's stored same-company leads of the rows no account matched (only those look at them), per
+        domain and company key, with a statement per kind for up to `_KEYS_PER_QUERY` keys: what
+        `_stored_same_company` would read one key at a time."""
+        routing = self.pb.routing
+        statuses = sorted({*routing.same_company.mql_statuses, *routing.same_company.working_statuses}) \
+            if routing else []
+        if not statuses:
+            return
+        wanted: dict[str, set[str]] = {"d": set(), "k": set()}
+        for _, data, norm in norms:
+            if norm.domain:
+                wanted["d"].add(norm.domain)
+            name = normalise_company(data.company)
+            if name.key:
+                wanted["k"].add(name.key)
+        for kind, values in wanted.items():
+            todo = sorted(v for v in values if f"{kind}:{v}" not in self.same_company)
+            for start in range(0, len(todo), _KEYS_PER_QUERY):
+                group = todo[start:start + _KEYS_PER_QUERY]
+                slots = _slots_for(len(group))
+                params: dict[str, Any] = {"limit": routing_service._SAME_COMPANY_LIMIT + 1, "statuses": statuses}
+                for slot in range(slots):  # a slot past the group's end matches nobody
+                    params[f"k{slot}"] = group[slot] if slot < len(group) else None
+                found: dict[int, list[tuple[Any, ...]]] = {slot: [] for slot in range(len(group))}
+                for r in self.uow.session.execute(_same_company_per_key(kind, slots), params):
+                    found[r.slot].append(_same_company_entry(r.mql_date, r.created_at, r.id, r.status,
+                                                             r.owner_type, r.owner_id))
+                for slot, value in enumerate(group):
+                    self.same_company[f"{kind}:{value}"] = found[slot]
 
     def _load_people(self, emails: set[str]) -> None:
         """I7: for each email, the live contact, else the oldest live lead (as transient copies)."""
