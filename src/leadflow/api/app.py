@@ -16,12 +16,10 @@ from leadflow.api import actions, auth, errors, playbooks, records, working
 from leadflow.api.deps import Gates
 from leadflow.api.webhooks import router as webhooks_router
 from leadflow.playbook.load import cached_playbook
-from leadflow.playbook.schema import Playbook
 from leadflow.services.intake_batcher import IntakeBatcher
-from leadflow.services.playbooks import active_playbook
+from leadflow.services.playbooks import playbook_or
 from leadflow.settings import Settings, get_settings
 from leadflow.store.db import Store
-from leadflow.store.uow import UnitOfWork
 
 
 def _utc_now() -> dt.datetime:
@@ -53,12 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = _utc_now
     app.state.gates = Gates(store)
 
-    def playbook_of(uow: UnitOfWork) -> Playbook:
-        active = active_playbook(uow)
-        return active.playbook if active is not None else playbook
-
-    app.state.intake_batcher = IntakeBatcher(store, playbook_of, lambda: app.state.clock(),
-                                             max_batch=settings.api_intake_batch)
+    app.state.intake_batcher = IntakeBatcher(store, lambda uow: playbook_or(uow, playbook),
+                                             lambda: app.state.clock(), max_batch=settings.api_intake_batch)
     errors.install(app)
 
     @app.get("/health", tags=["ops"])

@@ -21,7 +21,7 @@ from leadflow.domain.records import Actor
 from leadflow.errors import NotPermitted
 from leadflow.playbook.schema import Playbook
 from leadflow.services.auth import Unauthorized, user_for_token
-from leadflow.services.playbooks import active_playbook
+from leadflow.services.playbooks import playbook_or
 from leadflow.store.db import Store
 from leadflow.store.uow import UnitOfWork
 
@@ -78,11 +78,7 @@ def get_uow(request: Request, _: Annotated[None, Depends(gate)]) -> Iterator[Uni
 
 def playbook_in_force(request: Request, uow: UnitOfWork) -> Playbook:
     """The database's active playbook version; the configured file when the database holds none."""
-    active = active_playbook(uow)
-    if active is not None:
-        return active.playbook
-    pb: Playbook = request.app.state.playbook
-    return pb
+    return playbook_or(uow, request.app.state.playbook)
 
 
 def now_of(request: Request) -> dt.datetime:
@@ -106,8 +102,26 @@ class Ctx:
         return Actor.user(self.principal.user_id)
 
     def require(self, permission: str) -> None:
-        if not self.principal.can(permission):
-            raise NotPermitted(f"role {self.principal.role} may not {permission} (playbook permissions)", None)
+        _require(self.principal, permission)
+
+
+def _require(principal: Principal, permission: str) -> None:
+    if not principal.can(permission):
+        raise NotPermitted(f"role {principal.role} may not {permission} (playbook permissions)", None)
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The request's bearer token, checked for its form before any database work (401 without one)."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("an API token is required: Authorization: Bearer <token>", "authorization")
+    return credentials.credentials
+
+
+def _principal(request: Request, uow: UnitOfWork, token: str) -> tuple[Playbook, Principal]:
+    """The playbook in force and the principal of an active user's live token (401 otherwise)."""
+    user = user_for_token(uow, token)
+    pb = playbook_in_force(request, uow)
+    return pb, principal_for(pb, user.id, user.role, user.team, user.region, user.segment)
 
 
 def _authenticated(
@@ -117,29 +131,22 @@ def _authenticated(
 ) -> Iterator[Ctx]:
     """Open the request's unit of work and authenticate in one step (one thread-pool call, not one per
     dependency: under load every hop between the event loop and a worker thread costs a GIL hand-over)."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("an API token is required: Authorization: Bearer <token>", "authorization")
+    token = _token(credentials)
     store = get_store(request)
     with store.uow() as uow:
         if request.method not in SAFE_METHODS:
             store.writing(uow)
-        user = user_for_token(uow, credentials.credentials)
-        pb = playbook_in_force(request, uow)
-        principal = principal_for(pb, user.id, user.role, user.team, user.region, user.segment)
-        yield Ctx(store=store, uow=uow, pb=pb, now=now_of(request), principal=principal)
+        pb, who = _principal(request, uow, token)
+        yield Ctx(store=store, uow=uow, pb=pb, now=now_of(request), principal=who)
 
 
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, permission: str) -> Principal:
     """The principal of the request's token, in a read of its own, after checking it may `permission`."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("an API token is required: Authorization: Bearer <token>", "authorization")
+    token = _token(credentials)
     with get_store(request).uow() as uow:
-        user = user_for_token(uow, credentials.credentials)
-        pb = playbook_in_force(request, uow)
-        principal = principal_for(pb, user.id, user.role, user.team, user.region, user.segment)
-    if not principal.can(permission):
-        raise NotPermitted(f"role {principal.role} may not {permission} (playbook permissions)", None)
-    return principal
+        _, who = _principal(request, uow, token)
+    _require(who, permission)
+    return who
 
 
 def principal(permission: str) -> Callable[..., Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,8 @@ from leadflow.store.models import (
 )
 from leadflow.store.uow import CREATED, UnitOfWork, _apply_defaults, company_key, snapshot, to_json
 
+# Channel handlings the batch never takes: their rows go through the per-row intake (imports, group commit).
+PER_ROW_HANDLINGS = frozenset({"forward", "subscription", "usage_ping", "purchase"})
 _DUP_LIMIT = 200  # as the per-row duplicate search: each key's oldest 200 candidates
 
 
@@ -92,17 +94,28 @@ def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
         columns += [Lead.website, Lead.domain]
     key_column = {"email": model.email, "phone": model.phone, "domain": Lead.domain,
                   "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
-    parts = []
-    for slot in range(slots):
+
+    def one(slot: int) -> Any:
         where = [key_column == bindparam(f"k{slot}")]
         if kind == "domain_last":
             where.append(func.lower(Lead.last_name) == bindparam(f"l{slot}"))
-        one = (select(*columns, literal_column(str(slot)).label("slot"))
-               .where(*where, model.merged_into_id.is_(None))
-               .order_by(model.created_at, model.id).limit(bindparam("limit")).subquery())
-        parts.append(select(*one.c))
-    found = _OLDEST[cache_key] = union_all(*parts) if len(parts) > 1 else parts[0]
+        return (select(*columns, literal_column(str(slot)).label("slot"))
+                .where(*where, model.merged_into_id.is_(None)).order_by(model.created_at, model.id))
+
+    found = _OLDEST[cache_key] = _per_slot(one, slots)
     return found
+
+
+def _per_slot(one: Callable[[int], Any], slots: int) -> Any:
+    """`one(slot)` (an ordered select of one key's rows, with its slot number) limited to `:limit` rows for
+    each of `slots` keys, as one statement: a UNION ALL of the limited selects, or the one select."""
+    parts = [select(*one(slot).limit(bindparam("limit")).subquery().c) for slot in range(slots)]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _slot_params(group: list[str], slots: int, **fixed: Any) -> dict[str, Any]:
+    """The bound values of a `slots`-slot statement for `group`'s keys (a slot past its end matches nobody)."""
+    return {**fixed, **{f"k{slot}": group[slot] if slot < len(group) else None for slot in range(slots)}}
 
 
 _SAME_COMPANY: dict[tuple[str, int], Any] = {}
@@ -115,16 +128,16 @@ def _same_company_per_key(kind: str, slots: int) -> Any:
     if found is not None:
         return found
     column = Lead.domain if kind == "d" else Lead.company_key
-    parts = []
-    for slot in range(slots):
-        one = (select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at,
-                      literal_column(str(slot)).label("slot"))
-               .where(column == bindparam(f"k{slot}"), Lead.status.in_(bindparam("statuses", expanding=True)),
-                      Lead.matched_account_id.is_(None), Lead.merged_into_id.is_(None), Lead.converted_at.is_(None),
-                      Lead.spam.is_(False))
-               .order_by(Lead.mql_date, Lead.created_at, Lead.id).limit(bindparam("limit")).subquery())
-        parts.append(select(*one.c))
-    found = _SAME_COMPANY[(kind, slots)] = union_all(*parts) if len(parts) > 1 else parts[0]
+
+    def one(slot: int) -> Any:
+        return (select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at,
+                       literal_column(str(slot)).label("slot"))
+                .where(column == bindparam(f"k{slot}"), Lead.status.in_(bindparam("statuses", expanding=True)),
+                       Lead.matched_account_id.is_(None), Lead.merged_into_id.is_(None),
+                       Lead.converted_at.is_(None), Lead.spam.is_(False))
+                .order_by(Lead.mql_date, Lead.created_at, Lead.id))
+
+    found = _SAME_COMPANY[(kind, slots)] = _per_slot(one, slots)
     return found
 
 
@@ -425,9 +438,7 @@ class Batch:
         """R3's stored same-company leads of the rows no account matched (only those look at them), per
         domain and company key, with a statement per kind for up to `_KEYS_PER_QUERY` keys: what
         `_stored_same_company` would read one key at a time."""
-        routing = self.pb.routing
-        statuses = sorted({*routing.same_company.mql_statuses, *routing.same_company.working_statuses}) \
-            if routing else []
+        statuses = self._same_company_statuses()
         if not statuses:
             return
         wanted: dict[str, set[str]] = {"d": set(), "k": set()}
@@ -441,16 +452,24 @@ class Batch:
             todo = sorted(v for v in values if f"{kind}:{v}" not in self.same_company)
             for start in range(0, len(todo), _KEYS_PER_QUERY):
                 group = todo[start:start + _KEYS_PER_QUERY]
-                slots = _slots_for(len(group))
-                params: dict[str, Any] = {"limit": routing_service._SAME_COMPANY_LIMIT + 1, "statuses": statuses}
-                for slot in range(slots):  # a slot past the group's end matches nobody
-                    params[f"k{slot}"] = group[slot] if slot < len(group) else None
-                found: dict[int, list[tuple[Any, ...]]] = {slot: [] for slot in range(len(group))}
-                for r in self.uow.session.execute(_same_company_per_key(kind, slots), params):
-                    found[r.slot].append(_same_company_entry(r.mql_date, r.created_at, r.id, r.status,
-                                                             r.owner_type, r.owner_id))
-                for slot, value in enumerate(group):
-                    self.same_company[f"{kind}:{value}"] = found[slot]
+                for key, entries in zip(group, self._read_same_company(kind, group, statuses), strict=True):
+                    self.same_company[f"{kind}:{key}"] = entries
+
+    def _same_company_statuses(self) -> list[str]:
+        routing = self.pb.routing
+        return sorted({*routing.same_company.mql_statuses, *routing.same_company.working_statuses}) \
+            if routing else []
+
+    def _read_same_company(self, kind: str, group: list[str], statuses: list[str]) -> list[list[tuple[Any, ...]]]:
+        """Each key's stored same-company leads (`_same_company_per_key`), in `group`'s order."""
+        slots = _slots_for(len(group))
+        # + 1: the lead itself is left out afterwards
+        params = _slot_params(group, slots, limit=routing_service._SAME_COMPANY_LIMIT + 1, statuses=statuses)
+        found: list[list[tuple[Any, ...]]] = [[] for _ in group]
+        for r in self.uow.session.execute(_same_company_per_key(kind, slots), params):
+            found[r.slot].append(_same_company_entry(r.mql_date, r.created_at, r.id, r.status, r.owner_type,
+                                                     r.owner_id))
+        return found
 
     def _load_people(self, emails: set[str]) -> None:
         """I7: for each email, the live contact, else the oldest live lead (as transient copies)."""
@@ -585,14 +604,12 @@ class Batch:
             for start in range(0, len(wanted), _KEYS_PER_QUERY):
                 group = wanted[start:start + _KEYS_PER_QUERY]
                 slots = _slots_for(len(group))
-                params: dict[str, Any] = {"limit": _DUP_LIMIT}
-                for slot in range(slots):  # a slot past the group's end matches nobody
-                    value = group[slot] if slot < len(group) else None
-                    if kind == "domain_last":
+                params = _slot_params(group, slots, limit=_DUP_LIMIT)
+                if kind == "domain_last":  # each key is "domain|last name": two bound values per slot
+                    for slot in range(slots):
+                        value = params[f"k{slot}"]
                         domain, _, last = value.partition("|") if value is not None else (None, "", None)
                         params[f"k{slot}"], params[f"l{slot}"] = domain, last
-                    else:
-                        params[f"k{slot}"] = value
                 for r in session.execute(_oldest_per_key(kind, model, slots), params):
                     if (entity, r.id) not in self.dup_rows:
                         site = (r.website or r.domain) if model is Lead else None
@@ -1032,17 +1049,7 @@ class Batch:
     def _stored_same_company(self, key: str, statuses: set[str]) -> list[tuple[Any, ...]]:
         found = self.same_company.get(key)
         if found is None:
-            column = Lead.domain if key.startswith("d:") else Lead.company_key
-            stmt = (
-                select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at)
-                .where(column == key[2:], Lead.status.in_(statuses), Lead.matched_account_id.is_(None),
-                       Lead.merged_into_id.is_(None), Lead.converted_at.is_(None), Lead.spam.is_(False))
-                .order_by(Lead.mql_date, Lead.created_at, Lead.id)
-                .limit(routing_service._SAME_COMPANY_LIMIT + 1)  # + 1: the lead itself is left out afterwards
-            )
-            found = [_same_company_entry(r.mql_date, r.created_at, r.id, r.status, r.owner_type, r.owner_id)
-                     for r in self.uow.session.execute(stmt)]
-            self.same_company[key] = found
+            found = self.same_company[key] = self._read_same_company(key[0], [key[2:]], sorted(statuses))[0]
         return found
 
     # ---- writes
@@ -1166,6 +1173,20 @@ def _same_company_entry(mql_date: dt.datetime | None, created_at: dt.datetime | 
                             owner_id=owner_id, lead_id=lead_id))
 
 
+def single_in_savepoint(uow: UnitOfWork, env: single.IntakeEnv, data: LeadIn, actor: Actor,
+                        now: dt.datetime) -> single.IntakeResult:
+    """A row the batch does not take, through the per-row intake in its own savepoint: a refusal (raised)
+    leaves the batch's transaction as it was."""
+    savepoint = uow.session.begin_nested()
+    try:
+        result = single.intake(uow, env, data, actor, now)
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        raise
+    return result
+
+
 def _clone(record: Lead | Contact) -> Lead | Contact:
     """A transient copy of a person with every column."""
     model = type(record)
@@ -1188,4 +1209,4 @@ def _slices(values: list[str], size: int = 500) -> Iterable[list[str]]:
         yield values[i:i + size]
 
 
-__all__ = ["Batch", "Fallback", "RowResult"]
+__all__ = ["PER_ROW_HANDLINGS", "Batch", "Fallback", "RowResult", "single_in_savepoint"]

@@ -28,9 +28,9 @@ from leadflow.domain.records import Actor
 from leadflow.errors import InvalidInput, LeadflowError
 from leadflow.playbook.schema import Playbook
 from leadflow.services.account_cache import _settings_key
-from leadflow.services.batch_intake import Batch, Fallback
+from leadflow.services.batch_intake import PER_ROW_HANDLINGS, Batch, Fallback, single_in_savepoint
 from leadflow.services.csvsafe import SafeWriter
-from leadflow.services.intake import IntakeEnv, Normalised, delivery_key, intake, normalise
+from leadflow.services.intake import IntakeEnv, Normalised, delivery_key, normalise
 from leadflow.services.intake_models import LeadIn
 from leadflow.store.db import Store
 from leadflow.store.models import Campaign, CampaignMember, Intake
@@ -54,7 +54,6 @@ HEADER_ALIASES = {
 NUMERIC = {"employees", "how_many_developers"}
 CHUNK = 1000
 _ROW_CACHES: dict[Any, dict[Any, Any]] = {}  # parsed duplicate candidates (bounded in Batch)
-_PER_ROW_HANDLINGS = {"forward", "subscription", "usage_ping", "purchase"}
 csv.field_size_limit(1_000_000)
 
 
@@ -220,7 +219,7 @@ def import_leads(
     writer: SafeWriter | None = None
     rows = read_rows(path, encoding)
     mapping: dict[str, str] | None = None
-    batch = batched and (pb.channel(channel).handling not in _PER_ROW_HANDLINGS)  # type: ignore[union-attr]
+    batch = batched and (pb.channel(channel).handling not in PER_ROW_HANDLINGS)  # type: ignore[union-attr]
     try:
         pending = True
         while pending:
@@ -282,13 +281,7 @@ def _single(uow: Any, env: IntakeEnv, data: LeadIn, actor: Actor, now: dt.dateti
             report: ImportReport) -> tuple[list[str], str | None, str | None]:
     """One row through the per-row intake in its own savepoint: (reasons, subject type, subject id)."""
     try:
-        savepoint = uow.session.begin_nested()
-        try:
-            result = intake(uow, env, data, actor, now)
-            savepoint.commit()
-        except Exception:
-            savepoint.rollback()
-            raise
+        result = single_in_savepoint(uow, env, data, actor, now)
     except (ValidationError, LeadflowError) as exc:
         return reasons_of(exc), None, None
     _count(report, result.outcome, result.replayed)

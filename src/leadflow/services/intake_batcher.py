@@ -34,9 +34,6 @@ from leadflow.services.intake_models import LeadIn
 from leadflow.store.db import Store
 from leadflow.store.uow import UnitOfWork
 
-# Channel handlings the batch never takes (as the list import: services/imports.py).
-_PER_ROW_HANDLINGS = {"forward", "subscription", "usage_ping", "purchase"}
-
 
 @dataclass
 class _Job:
@@ -119,7 +116,7 @@ class IntakeBatcher:
             job.future.set_result(result)
 
     def _take_all(self, jobs: list[_Job]) -> list[IntakeResult | BaseException]:
-        from leadflow.services.batch_intake import Batch, Fallback
+        from leadflow.services.batch_intake import PER_ROW_HANDLINGS, Batch, Fallback, single_in_savepoint
 
         store = self.store
         with store.uow() as uow:
@@ -132,22 +129,21 @@ class IntakeBatcher:
             for i, job in enumerate(jobs):
                 channel = pb.channel(job.data.channel)
                 key = delivery_key(job.data.channel, job.data)
-                if channel is None or channel.handling in _PER_ROW_HANDLINGS or key is not None:
+                if channel is None or channel.handling in PER_ROW_HANDLINGS or key is not None:
                     continue  # per row, below (a delivery id: the per-row intake answers a replay)
                 try:
                     todo.append((i, job.data, normalise(pb, job.data)))
                 except LeadflowError as exc:  # as the per-row intake refuses it
                     out[i] = exc
-            batchable = {i for i, _, _ in todo}
             batch = Batch(uow, env, jobs[0].actor, now, None)
-            batch.prefetch([(i, d, n) for i, d, n in todo])
-            norms = {i: n for i, _, n in todo}
+            batch.prefetch(todo)
+            norms = {i: n for i, _, n in todo}  # the rows the batch may take
             for i, job in enumerate(jobs):
                 if out[i] is not None:
                     continue
                 data = job.data
                 broad = True
-                if i in batchable and job.actor == batch.actor:
+                if i in norms and job.actor == batch.actor:
                     channel = pb.channel(data.channel)
                     assert channel is not None
                     try:
@@ -161,13 +157,7 @@ class IntakeBatcher:
                         continue
                 batch.write()
                 try:
-                    savepoint = uow.session.begin_nested()
-                    try:
-                        result = intake(uow, env, data, job.actor, now)
-                        savepoint.commit()
-                    except Exception:
-                        savepoint.rollback()
-                        raise
+                    result = single_in_savepoint(uow, env, data, job.actor, now)
                 except (ValidationError, LeadflowError) as exc:
                     out[i] = exc
                     continue

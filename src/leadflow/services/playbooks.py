@@ -82,3 +82,10 @@ def active_playbook(uow: UnitOfWork) -> ActiveVersion | None:
             if pb is None:
                 pb = _BY_SHA[row.sha256] = parse_playbook(text, f"playbook version {row.id}")
     return ActiveVersion(id=row.id, sha256=row.sha256, playbook=pb)
+
+
+def playbook_or(uow: UnitOfWork, fallback: Playbook) -> Playbook:
+    """The playbook in force: the database's active version, or `fallback` (the configured file) while the
+    database holds none."""
+    active = active_playbook(uow)
+    return active.playbook if active is not None else fallback
