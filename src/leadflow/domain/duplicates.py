@@ -404,13 +404,16 @@ _RULES = {
 
 
 def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
-    """A quick, exact necessary test: could any rule hold for the pair? Every rule but the same email needs a
-    last-name similarity of at least its minimum in one of the readings `_names` tries, so two colleagues at a
-    big company (same domain, other names) are set aside after one cached comparison per reading."""
+    """A quick, exact necessary test: could any rule hold for the pair? Every rule but the same email goes
+    through `_names`, which needs, in one of the readings it tries, a last-name similarity of at least the
+    rule's minimum and first names that `_first_agreement` does not call two names: one of them missing,
+    the same first letter (the same name, an initial, a typo), or a nickname of the other. So two colleagues
+    at a big company (same domain, other names) and two namesakes with other first names (the same last
+    name: the bulk of a last-name search) are set aside after a few cached comparisons."""
     if a.row.email and a.row.email == b.row.email:
         return True
     complete = bool(a.first and a.last and b.first and b.last)  # the swapped readings of `_names` need all four
-    best: float | None = None
+    least: float | None = None  # the smallest last-name minimum of the rules that may apply to the pair
     for rule in rules.rules:
         kind = rule.kind
         if kind == "same_email":
@@ -426,13 +429,30 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
                 continue
         else:  # a rule this test does not know: never set a pair aside for it
             return True
-        if best is None:
-            best = _surname_similarity(a.last, b.last)
-            if complete:
-                best = max(best, _surname_similarity(a.last, b.first), _surname_similarity(a.first, b.last))
-        if best >= rule.min_last_name_similarity:
-            return True
-    return False
+        if least is None or rule.min_last_name_similarity < least:
+            least = rule.min_last_name_similarity
+    if least is None:
+        return False
+    if _surname_similarity(a.last, b.last) >= least and _first_possible(a.first, b.first, rules):
+        return True
+    if not complete:
+        return False
+    return ((_surname_similarity(a.last, b.first) >= least and _first_possible(a.first, b.last, rules))
+            or (_surname_similarity(a.first, b.last) >= least and _first_possible(a.last, b.first, rules)))
+
+
+def _first_possible(a: tuple[str, ...], b: tuple[str, ...], rules: DuplicatesDef) -> bool:
+    """Whether `_first_agreement(a, b)` may be something else than None (a necessary test, cheap first)."""
+    if not a or not b:
+        return True
+    x, y = a[0], b[0]
+    if x[0] == y[0]:
+        return True
+    if len(x) == 1 or len(y) == 1:
+        return False
+    if rules.first_name.min_similarity <= 0:  # a typo score of 0 (another first letter) would pass
+        return True
+    return _nicknames_related(x, y) or (bool(rules.nicknames) and (x, y) in _playbook_nicknames(rules))
 
 
 def _score(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> DuplicateCandidate | None:
@@ -462,7 +482,10 @@ def score_pair(new: PersonRow, existing: PersonRow, rules: DuplicatesDef) -> Dup
 
 def find_duplicates(new: PersonRow, candidates: Iterable[PersonRow], rules: DuplicatesDef) -> list[DuplicateCandidate]:
     """Every candidate that may be `new`, best first (ties: contacts before leads, then by id)."""
-    found = [c for existing in candidates if (c := score_pair(new, existing, rules)) is not None]
+    me = _parse(new)
+    found = [c for existing in candidates
+             if not (existing.type == new.type and existing.id == new.id)
+             and (c := _score(me, _parse(existing), rules)) is not None]
     return _ordered(found)
 
 

@@ -410,6 +410,7 @@ class Batch:
         self.open_opps: dict[str, str] = {}
         self.dup_rows: dict[tuple[str, str], tuple[dt.datetime, str, str, PersonRow]] = {}
         self.dup_keys: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        self.dup_oldest: dict[tuple[str, str, str], list[tuple[str, str]]] = {}  # a key's oldest 201, sorted
         self.spam_campaign_id: str | None = None
         self.matches: dict[int, Match | None] = {}
 
@@ -565,6 +566,7 @@ class Batch:
     def _load_duplicates(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
         """Each key's oldest 200 live leads and contacts (phone, last name, domain), as the per-row search."""
         session = self.uow.session
+        self.dup_oldest.clear()  # the keys get the rows read now
         phones, names, domains, emails = set(), set(), set(), set()
         for _, data, norm in norms:
             me = self._person_row("lead", "new", data.first_name, data.last_name, data.company, norm.phone,
@@ -654,6 +656,7 @@ class Batch:
             refs = self.dup_keys.get((kind, entity, value or ""))
             if value and refs is not None and (entity, person.id) not in refs:
                 refs.append((entity, person.id))
+                self.dup_oldest.pop((kind, entity, value), None)
 
     def _sql_lower(self, text_: str | None) -> str | None:
         """lower() as the store computes it: SQLite folds ASCII letters only."""
@@ -682,30 +685,28 @@ class Batch:
         seen: set[tuple[str, str]] = set()
         candidates: list[PersonRow] = []
 
-        def take(refs: Iterable[tuple[str, str]]) -> None:
-            rows = sorted({r: self.dup_rows[r] for r in refs if r[1] != lead.id}.values(),
-                          key=lambda t: (_utc(t[0]), t[2]))[:_DUP_LIMIT]
+        def take(wanted: Iterable[tuple[str, str, str]]) -> None:
+            """The oldest 200 of the keys' people but this lead, as the per-row search's query per key. A key's
+            oldest 201 hold its oldest 200 without this lead, so only those are merged and sorted."""
+            refs = {r for key in wanted for r in self._oldest(key) if r[1] != lead.id}
+            rows = sorted((self.dup_rows[r] for r in refs), key=lambda t: (_utc(t[0]), t[2]))[:_DUP_LIMIT]
             for _, entity, id_, row in rows:
                 if (entity, id_) not in seen:
                     seen.add((entity, id_))
                     candidates.append(row)
 
         for entity in ("lead", "contact"):
-            exact: list[tuple[str, str]] = []
+            exact: list[tuple[str, str, str]] = []
             if "email" in keys:
-                exact += self.dup_keys.get(("email", entity, keys["email"]), [])
+                exact.append(("email", entity, keys["email"]))
             if "phone" in keys:
-                exact += self.dup_keys.get(("phone", entity, keys["phone"]), [])
+                exact.append(("phone", entity, keys["phone"]))
             if "domain" in keys and last_names and entity == "lead":
-                for name in last_names:
-                    exact += self.dup_keys.get(("domain_last", "lead", f"{keys['domain']}|{name}"), [])
+                exact += [("domain_last", "lead", f"{keys['domain']}|{name}") for name in last_names]
             take(exact)
-            by_name: list[tuple[str, str]] = []
-            for name in last_names:
-                by_name += self.dup_keys.get(("last_name", entity, name), [])
-            take(by_name)
+            take([("last_name", entity, name) for name in last_names])
             if "domain" in keys and entity == "lead":
-                take(self.dup_keys.get(("domain", "lead", keys["domain"]), []))
+                take([("domain", "lead", keys["domain"])])
         found = find_duplicates(me, candidates, rules)
         best = duplicate_of(found, rules)
         return {
@@ -714,6 +715,15 @@ class Batch:
                             "evidence": list(c.evidence)} for c in found[:5]],
             "duplicate_of": {"type": best.type, "id": best.id} if best else None,
         }
+
+    def _oldest(self, key: tuple[str, str, str]) -> list[tuple[str, str]]:
+        """A duplicate key's oldest 201 people (by created, id), kept until the key gets another."""
+        found = self.dup_oldest.get(key)
+        if found is None:
+            refs = set(self.dup_keys.get(key, ()))
+            found = sorted(refs, key=lambda r: (_utc(self.dup_rows[r][0]), r[1]))[:_DUP_LIMIT + 1]
+            self.dup_oldest[key] = found
+        return found
 
     def person(self, email: str) -> Lead | Contact | None:
         """The person an email belongs to (I7), from the chunk's read or this batch's own people."""
