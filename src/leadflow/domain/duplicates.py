@@ -437,8 +437,9 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
         return True
     if not complete:
         return False
-    return ((_surname_similarity(a.last, b.first) >= least and _first_possible(a.first, b.last, rules))
-            or (_surname_similarity(a.first, b.last) >= least and _first_possible(a.last, b.first, rules)))
+    return (_surname_similarity(a.last, b.first) >= least and _first_possible(a.first, b.last, rules)) or (
+        _surname_similarity(a.first, b.last) >= least and _first_possible(a.last, b.first, rules)
+    )
 
 
 def _first_possible(a: tuple[str, ...], b: tuple[str, ...], rules: DuplicatesDef) -> bool:
@@ -483,9 +484,12 @@ def score_pair(new: PersonRow, existing: PersonRow, rules: DuplicatesDef) -> Dup
 def find_duplicates(new: PersonRow, candidates: Iterable[PersonRow], rules: DuplicatesDef) -> list[DuplicateCandidate]:
     """Every candidate that may be `new`, best first (ties: contacts before leads, then by id)."""
     me = _parse(new)
-    found = [c for existing in candidates
-             if not (existing.type == new.type and existing.id == new.id)
-             and (c := _score(me, _parse(existing), rules)) is not None]
+    found = [
+        c
+        for existing in candidates
+        if not (existing.type == new.type and existing.id == new.id)
+        and (c := _score(me, _parse(existing), rules)) is not None
+    ]
     return _ordered(found)
 
 
