@@ -252,7 +252,7 @@ def _first_agreement(a: tuple[str, ...], b: tuple[str, ...], rules: DuplicatesDe
         return _First("same", 1.0)
     if len(x) == 1 or len(y) == 1:
         return _First("initial", weights.initial) if x[0] == y[0] else None
-    if _nicknames_related(x, y) or (x, y) in _playbook_nicknames(rules):
+    if _nicknames_related(x, y) or (bool(rules.nicknames) and (x, y) in _playbook_nicknames(rules)):
         return _First("nickname", weights.nickname)
     similarity = _typo_similarity(x, y)
     if similarity >= weights.min_similarity:
@@ -433,27 +433,13 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
             least = rule.min_last_name_similarity
     if least is None:
         return False
-    if _surname_similarity(a.last, b.last) >= least and _first_possible(a.first, b.first, rules):
+    if _surname_similarity(a.last, b.last) >= least and _first_agreement(a.first, b.first, rules) is not None:
         return True
     if not complete:
         return False
-    return (_surname_similarity(a.last, b.first) >= least and _first_possible(a.first, b.last, rules)) or (
-        _surname_similarity(a.first, b.last) >= least and _first_possible(a.last, b.first, rules)
+    return (_surname_similarity(a.last, b.first) >= least and _first_agreement(a.first, b.last, rules) is not None) or (
+        _surname_similarity(a.first, b.last) >= least and _first_agreement(a.last, b.first, rules) is not None
     )
-
-
-def _first_possible(a: tuple[str, ...], b: tuple[str, ...], rules: DuplicatesDef) -> bool:
-    """Whether `_first_agreement(a, b)` may be something else than None (a necessary test, cheap first)."""
-    if not a or not b:
-        return True
-    x, y = a[0], b[0]
-    if x[0] == y[0]:
-        return True
-    if len(x) == 1 or len(y) == 1:
-        return False
-    if rules.first_name.min_similarity <= 0:  # a typo score of 0 (another first letter) would pass
-        return True
-    return _nicknames_related(x, y) or (bool(rules.nicknames) and (x, y) in _playbook_nicknames(rules))
 
 
 def _score(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> DuplicateCandidate | None:
