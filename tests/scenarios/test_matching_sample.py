@@ -14,9 +14,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from builders import SHARED
 from leadflow.cli_match import OUTPUT_COLUMNS, match_command, match_files
 
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "matching"
+SAMPLE = SHARED / "matching"
 
 pytestmark = pytest.mark.skipif(
     not (SAMPLE / "truth.csv").is_file(), reason=f"shared matching sample not found at {SAMPLE}"

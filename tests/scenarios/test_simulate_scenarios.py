@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from builders import SHARED
 from leadflow.cli import app
 
-SCENARIOS = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
+SCENARIOS = SHARED / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.json")) if SCENARIOS.is_dir() else []
 
 pytestmark = pytest.mark.skipif(not FILES, reason=f"shared routing scenarios not found at {SCENARIOS}")

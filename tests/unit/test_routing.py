@@ -19,6 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import SHARED
 from leadflow.domain.round_robin import Member, choose, has_available
 from leadflow.domain.routing import (
     THRESHOLD_RULE,
@@ -38,7 +39,7 @@ from leadflow.playbook.load import default_playbook_path, load_playbook, parse_p
 from leadflow.playbook.schema import Playbook
 
 LEGACY_PATH = Path(__file__).parents[2] / "playbooks" / "gitlab-legacy.yaml"
-SCENARIOS = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
+SCENARIOS = SHARED / "scenarios"
 BASE: dict[str, Any] = yaml.safe_load(default_playbook_path().read_text(encoding="utf-8"))
 
 DEFAULT_ORDER = [
