@@ -244,18 +244,45 @@ def _surname_similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
 
 def _first_agreement(a: tuple[str, ...], b: tuple[str, ...], rules: DuplicatesDef) -> _First | None:
     """How two first names agree, or None when they are different names."""
-    weights = rules.first_name
+    return _agreement(a, b, _first_terms(rules))
+
+
+_FirstTerms = tuple[float, float, float, float, frozenset[tuple[str, str]]]
+_TERMS: dict[int, tuple[DuplicatesDef, _FirstTerms]] = {}
+
+
+def _first_terms(rules: DuplicatesDef) -> _FirstTerms:
+    """What `_agreement` reads of the rules, hashable: the weights and the playbook's nickname pairs (kept per
+    rules object, with the object, so an id is never reused while it is a key)."""
+    found = _TERMS.get(id(rules))
+    if found is None or found[0] is not rules:
+        weights = rules.first_name
+        pairs = _playbook_nicknames(rules) if rules.nicknames else frozenset()
+        if len(_TERMS) >= 64:
+            _TERMS.clear()
+        found = _TERMS[id(rules)] = (
+            rules,
+            (weights.missing, weights.initial, weights.nickname, weights.min_similarity, pairs),
+        )
+    return found[1]
+
+
+@lru_cache(maxsize=262144)
+def _agreement(a: tuple[str, ...], b: tuple[str, ...], terms: _FirstTerms) -> _First | None:
+    """`_first_agreement` of two folded first names under `terms`, cached: a search compares a person with
+    hundreds of others, whose first names are a few hundred common ones."""
+    missing, initial, nickname, min_similarity, pairs = terms
     if not a or not b:
-        return _First("missing", weights.missing)
+        return _First("missing", missing)
     x, y = a[0], b[0]
     if x == y or "".join(a) == "".join(b):
         return _First("same", 1.0)
     if len(x) == 1 or len(y) == 1:
-        return _First("initial", weights.initial) if x[0] == y[0] else None
-    if _nicknames_related(x, y) or (bool(rules.nicknames) and (x, y) in _playbook_nicknames(rules)):
-        return _First("nickname", weights.nickname)
+        return _First("initial", initial) if x[0] == y[0] else None
+    if _nicknames_related(x, y) or (x, y) in pairs:
+        return _First("nickname", nickname)
     similarity = _typo_similarity(x, y)
-    if similarity >= weights.min_similarity:
+    if similarity >= min_similarity:
         return _First("similar", similarity)
     return None
 

@@ -688,8 +688,12 @@ class Batch:
         def take(wanted: Iterable[tuple[str, str, str]]) -> None:
             """The oldest 200 of the keys' people but this lead, as the per-row search's query per key. A key's
             oldest 201 hold its oldest 200 without this lead, so only those are merged and sorted."""
-            refs = {r for key in wanted for r in self._oldest(key) if r[1] != lead.id}
-            rows = sorted((self.dup_rows[r] for r in refs), key=lambda t: (_utc(t[0]), t[2]))[:_DUP_LIMIT]
+            keys = list(wanted)
+            if len(keys) == 1:  # one key's oldest are sorted already (a last name, a domain: the long lists)
+                rows = [self.dup_rows[r] for r in self._oldest(keys[0]) if r[1] != lead.id][:_DUP_LIMIT]
+            else:
+                refs = {r for key in keys for r in self._oldest(key) if r[1] != lead.id}
+                rows = sorted((self.dup_rows[r] for r in refs), key=lambda t: (_utc(t[0]), t[2]))[:_DUP_LIMIT]
             for _, entity, id_, row in rows:
                 if (entity, id_) not in seen:
                     seen.add((entity, id_))

@@ -40,8 +40,13 @@ class ChangeContext:
     change_id: str = ""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """A column value as JSON for history: datetimes as ISO text, decimals as floats."""
+    if type(value) in _SCALARS:  # most values: returned as they are, before any isinstance
+        return value
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat()
     if isinstance(value, dt.date):
@@ -55,13 +60,24 @@ def to_json(value: Any) -> Any:
     return value
 
 
+_TRACKED: dict[type, tuple[str, ...]] = {}
+
+
+def _tracked_keys(kind: type) -> tuple[str, ...]:
+    """The column attributes of a model that history tracks, in mapper order (computed once per model)."""
+    found = _TRACKED.get(kind)
+    if found is None:
+        exclude = getattr(kind, "__history_exclude__", frozenset())
+        found = _TRACKED[kind] = tuple(a.key for a in inspect(kind).column_attrs if a.key not in exclude)
+    return found
+
+
 def snapshot(record: Tracked) -> dict[str, Any]:
-    """Every tracked column of a record as JSON values."""
-    mapper = inspect(type(record))
+    """Every tracked column of a record as JSON values. A loaded value is read from the instance's dict (what
+    the instrumented attribute would return, without its descriptor call); any other through the attribute."""
+    values = record.__dict__
     return {
-        attr.key: to_json(getattr(record, attr.key))
-        for attr in mapper.column_attrs
-        if attr.key not in record.__history_exclude__
+        key: to_json(values[key] if key in values else getattr(record, key)) for key in _tracked_keys(type(record))
     }
 
 
@@ -246,16 +262,26 @@ def _column_order(mapper: Any) -> dict[str, int]:
     return found
 
 
+_DEFAULTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _defaults(kind: type) -> tuple[tuple[str, Any], ...]:
+    """A model's columns with a Python-side default, and that default (computed once per model)."""
+    found = _DEFAULTS.get(kind)
+    if found is None:
+        found = _DEFAULTS[kind] = tuple((c.key, c.default) for c in inspect(kind).columns if c.default is not None)
+    return found
+
+
 def _apply_defaults(record: Tracked) -> None:
     """Fill Python-side column defaults now, so the creation snapshot is the stored row."""
-    for column in inspect(type(record)).columns:
-        if column.default is None or getattr(record, column.key, None) is not None:
+    for key, default in _defaults(type(record)):
+        if getattr(record, key, None) is not None:
             continue
-        default = column.default
         if getattr(default, "is_scalar", False):
-            setattr(record, column.key, default.arg)  # type: ignore[attr-defined]
+            setattr(record, key, default.arg)
         elif getattr(default, "is_callable", False):
-            setattr(record, column.key, default.arg(None))  # type: ignore[attr-defined]
+            setattr(record, key, default.arg(None))
 
 
 def _guard_initial_source(record: Tracked, state: Any, old: Any) -> None:
