@@ -257,7 +257,7 @@ def _first_terms(rules: DuplicatesDef) -> _FirstTerms:
     found = _TERMS.get(id(rules))
     if found is None or found[0] is not rules:
         weights = rules.first_name
-        pairs = _playbook_nicknames(rules) if rules.nicknames else frozenset()
+        pairs = _playbook_nicknames(rules)  # once per rules object: empty when the playbook has none
         if len(_TERMS) >= 64:
             _TERMS.clear()
         found = _TERMS[id(rules)] = (

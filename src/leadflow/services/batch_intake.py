@@ -59,7 +59,15 @@ from leadflow.store.models import (
     User,
     new_id,
 )
-from leadflow.store.uow import CREATED, UnitOfWork, _apply_defaults, company_key, snapshot, to_json
+from leadflow.store.uow import (
+    CREATED,
+    UnitOfWork,
+    _apply_defaults,
+    column_values,
+    company_key,
+    snapshot,
+    to_json,
+)
 
 # Channel handlings the batch never takes: their rows go through the per-row intake (imports, group commit).
 PER_ROW_HANDLINGS = frozenset({"forward", "subscription", "usage_ping", "purchase"})
@@ -1077,7 +1085,7 @@ class Batch:
             if new:
                 session.info["wrote"] = True
                 cols = [c.key for c in model.__table__.columns]
-                conn.execute(insert(model.__table__), [_values(r, cols) for r in new])
+                conn.execute(insert(model.__table__), [column_values(r, cols) for r in new])
         if self.events:
             conn.execute(insert(OutboxEvent.__table__), self.events)
             self.events = []
@@ -1089,7 +1097,7 @@ class Batch:
                 columns = [c.key for c in table.columns if c.key != "id"]
                 conn.execute(update(table).where(table.c.id == bindparam("b_id"))
                              .values({c: bindparam(c) for c in columns}),
-                             [{"b_id": p.id, **_values(p, columns)} for p in changed])
+                             [{"b_id": p.id, **column_values(p, columns)} for p in changed])
         self.updated = {}
         self.new_ids = set()
         if self.decisions:
@@ -1157,13 +1165,6 @@ class Batch:
         person = self.uow.session.get(model, subject_id)
         if person is not None:
             self._remember(person)
-
-
-def _values(record: Lead | Contact, columns: list[str]) -> dict[str, Any]:
-    """A record's column values for a Core statement: a loaded value from the instance's dict (what the
-    attribute returns, without its descriptor), any other (unset, expired) through the attribute."""
-    loaded = record.__dict__
-    return {c: loaded[c] if c in loaded else getattr(record, c) for c in columns}
 
 
 def _facts(lead: Lead, account: Account | None, family: list[Account]) -> lifecycle.ClassificationFacts:

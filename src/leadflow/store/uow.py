@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect, select
@@ -60,25 +61,23 @@ def to_json(value: Any) -> Any:
     return value
 
 
-_TRACKED: dict[type, tuple[str, ...]] = {}
-
-
+@cache
 def _tracked_keys(kind: type) -> tuple[str, ...]:
     """The column attributes of a model that history tracks, in mapper order (computed once per model)."""
-    found = _TRACKED.get(kind)
-    if found is None:
-        exclude = getattr(kind, "__history_exclude__", frozenset())
-        found = _TRACKED[kind] = tuple(a.key for a in inspect(kind).column_attrs if a.key not in exclude)
-    return found
+    exclude = getattr(kind, "__history_exclude__", frozenset())
+    return tuple(a.key for a in inspect(kind).column_attrs if a.key not in exclude)
+
+
+def column_values(record: Any, keys: Iterable[str]) -> dict[str, Any]:
+    """A record's values of `keys`: a loaded value from the instance's dict (what the instrumented attribute
+    returns, without its descriptor call), any other (unset, expired) through the attribute."""
+    loaded = record.__dict__
+    return {key: loaded[key] if key in loaded else getattr(record, key) for key in keys}
 
 
 def snapshot(record: Tracked) -> dict[str, Any]:
-    """Every tracked column of a record as JSON values. A loaded value is read from the instance's dict (what
-    the instrumented attribute would return, without its descriptor call); any other through the attribute."""
-    values = record.__dict__
-    return {
-        key: to_json(values[key] if key in values else getattr(record, key)) for key in _tracked_keys(type(record))
-    }
+    """Every tracked column of a record as JSON values."""
+    return {key: to_json(value) for key, value in column_values(record, _tracked_keys(type(record))).items()}
 
 
 class UnitOfWork:
@@ -262,15 +261,10 @@ def _column_order(mapper: Any) -> dict[str, int]:
     return found
 
 
-_DEFAULTS: dict[type, tuple[tuple[str, Any], ...]] = {}
-
-
+@cache
 def _defaults(kind: type) -> tuple[tuple[str, Any], ...]:
     """A model's columns with a Python-side default, and that default (computed once per model)."""
-    found = _DEFAULTS.get(kind)
-    if found is None:
-        found = _DEFAULTS[kind] = tuple((c.key, c.default) for c in inspect(kind).columns if c.default is not None)
-    return found
+    return tuple((c.key, c.default) for c in inspect(kind).columns if c.default is not None)
 
 
 def _apply_defaults(record: Tracked) -> None:
