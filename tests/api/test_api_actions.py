@@ -168,3 +168,20 @@ def test_A2_intake_asks_for_a_token_before_it_reads_the_body(api) -> None:
     assert denied.status_code == 403  # an AE's permissions have no `intake`
     with api.store.uow() as uow:
         assert uow.session.scalars(select(Lead).where(Lead.email == "who@where.example")).first() is None
+
+
+def test_P5_intake_over_http_checks_the_token_in_the_writers_transaction(api) -> None:
+    issued = api.post("admin", "/users/ops/tokens", json={"name": "form"}).json()
+    headers = {"Authorization": f"Bearer {issued['token']}"}
+    person = {"first_name": "Rev", "last_name": "Oked", "email": "rev@revoked.example", "company": "Revoked AG"}
+    assert api.client.post("/intake/contact_us", headers=headers, json=person).status_code == 201
+    assert api.delete("admin", f"/tokens/{issued['id']}").status_code == 200
+    again = api.client.post("/intake/contact_us", headers=headers, json={**person, "email": "rev2@revoked.example"})
+    assert again.status_code == 401
+    assert again.json() == {"error": "unauthorized", "field": "authorization", "detail": "this API token was revoked"}
+    unknown = api.client.post("/leads", headers={"Authorization": "Bearer lf_unknown"},
+                              json={**person, "email": "rev3@revoked.example", "channel": "contact_us"})
+    assert unknown.status_code == 401 and unknown.json()["detail"] == "unknown API token"
+    with api.store.uow() as uow:
+        emails = set(uow.session.scalars(select(Lead.email).where(Lead.email.like("%@revoked.example"))))
+    assert emails == {"rev@revoked.example"}

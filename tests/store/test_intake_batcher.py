@@ -27,7 +27,7 @@ from leadflow.services.intake_batcher import IntakeBatcher, _Job
 from leadflow.services.intake_models import parse_lead
 from leadflow.services.setup import install_playbook, read_playbook
 from leadflow.store.db import Store
-from leadflow.store.models import FieldHistory, Intake, Lead, RoutingDecision, Subscription
+from leadflow.store.models import FieldHistory, Intake, Lead, RoutingDecision, Subscription, User
 from leadflow.store.uow import to_json
 
 WEB = Actor.user("ops")
@@ -171,3 +171,69 @@ def test_A2_a_submitted_intake_is_answered_by_the_writer_thread(store: Store, no
             outcomes.append(type(exc).__name__)
     assert outcomes[0] == "created" and outcomes[2] == "updated" and outcomes[3] == "InvalidInput"
     assert batcher.taken == len(PAYLOADS) and 1 <= batcher.groups <= len(PAYLOADS)
+
+
+def _tokens(store: Store, now: dt.datetime) -> dict[str, str]:
+    """API tokens for the group's callers: a live one, a revoked one, one of a role without `intake` and
+    one of a user deactivated since."""
+    from leadflow.services.auth import create_token, revoke_token
+
+    with store.uow() as uow:
+        save(uow, now, a_user(id="csm", role="CSM", region="EMEA"), a_user(id="gone", role="Ops", region="EMEA"))
+    with store.uow() as uow:
+        tokens = {name: create_token(uow, user, name, "test", now) for name, user in
+                  [("live", "ops"), ("revoked", "ops"), ("csm", "csm"), ("gone", "gone")]}
+        revoke_token(uow, tokens["revoked"].id, now)
+        user = uow.session.get(User, "gone")
+        assert user is not None
+        with uow.changing(actor=Actor.user("admin"), now=now, rule="test:deactivate"):
+            user.active = False
+        uow.commit()
+    return {name: issued.token for name, issued in tokens.items()} | {"unknown": "lf_not-a-token"}
+
+
+AUTH_CASES = [("live", None), ("revoked", "this API token was revoked"), ("unknown", "unknown API token"),
+              ("csm", "role CSM may not intake (playbook permissions)"), ("gone", "user gone is inactive"),
+              ("live", None)]
+
+
+def _authenticated_group(batcher: IntakeBatcher, tokens: dict[str, str]) -> list[IntakeResult | BaseException]:
+    jobs = [_Job(parse_lead({**PAYLOADS[0], "email": f"{name}{i}@tokens.example", "last_name": f"Token{i}"}),
+                 None, tokens[name]) for i, (name, _) in enumerate(AUTH_CASES)]
+    batcher._group(jobs)
+    return [job.future.exception(timeout=0) or job.future.result(timeout=0) for job in jobs]
+
+
+@pytest.mark.parametrize("whole_group_fails", [False, True])
+def test_P5_a_group_checks_each_intakes_api_token_in_its_own_transaction(
+    store: Store, now: dt.datetime, monkeypatch: pytest.MonkeyPatch, whole_group_fails: bool
+) -> None:
+    pb, text, source = read_playbook(None)
+    _world(store, pb, text, source, now)
+    tokens = _tokens(store, now)
+    if whole_group_fails:  # then each intake is taken alone, and checked alone
+
+        def broken(self: batch_intake.Batch) -> None:
+            raise RuntimeError("the disk is full")
+
+        monkeypatch.setattr(batch_intake.Batch, "write", broken)
+    got = _authenticated_group(_batcher(store, pb, now), tokens)
+    for result, (name, refused) in zip(got, AUTH_CASES, strict=True):
+        if refused is None:
+            assert isinstance(result, IntakeResult) and result.outcome == "created", (name, result)
+        else:
+            assert isinstance(result, LeadflowError) and result.message == refused, (name, result)
+            assert result.status_code == (403 if name == "csm" else 401)
+    with store.uow() as uow:  # the refused changed nothing; the taken were taken in by the token's user
+        emails = set(uow.session.scalars(select(Lead.email).where(Lead.email.like("%@tokens.example"))))
+        assert emails == {"live0@tokens.example", "live5@tokens.example"}
+        ids = {r.intake_id for r in got if isinstance(r, IntakeResult)}
+        assert set(uow.session.scalars(select(Intake.actor_id).where(Intake.id.in_(ids)))) == {"user:ops"}
+
+
+def test_P5_an_intake_is_submitted_with_an_actor_or_a_token(store: Store, now: dt.datetime) -> None:
+    batcher = _batcher(store, read_playbook(None)[0], now)
+    with pytest.raises(ValueError, match="not both"):
+        batcher.submit(parse_lead(PAYLOADS[0]))
+    with pytest.raises(ValueError, match="not both"):
+        batcher.submit(parse_lead(PAYLOADS[0]), WEB, token="lf_x")

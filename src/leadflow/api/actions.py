@@ -12,12 +12,10 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from leadflow.api.deps import Ctx, ctx, principal
+from leadflow.api.deps import Ctx, bearer_token, ctx
 from leadflow.api.errors import ERROR_RESPONSES
 from leadflow.api.records import fetch
 from leadflow.domain.matching import LeadRow
-from leadflow.domain.permissions import Principal
-from leadflow.domain.records import Actor
 from leadflow.errors import NotFound
 from leadflow.services.intake_models import LeadIn
 from leadflow.services.visibility import visible
@@ -70,30 +68,31 @@ def _out(result: Any) -> IntakeOut:
     )
 
 
-async def _intake(request: Request, who: Principal, data: LeadIn) -> IntakeOut:
-    """Through the app's group commit (services/intake_batcher.py): answered once its group is stored."""
+async def _intake(request: Request, token: str, data: LeadIn) -> IntakeOut:
+    """Through the app's group commit (services/intake_batcher.py), which checks the token and its `intake`
+    permission in the group's transaction (401, 403 as every endpoint); answered once its group is stored."""
     batcher = request.app.state.intake_batcher
-    result = await asyncio.wrap_future(batcher.submit(data, Actor.user(who.user_id)))
+    result = await asyncio.wrap_future(batcher.submit(data, token=token, permission="intake"))
     return _out(result)
 
 
 @router.post("/leads", response_model=IntakeOut, status_code=201, tags=["leads"], summary="Create a lead (intake)")
 async def create_lead(
-    body: LeadIn, request: Request, who: Annotated[Principal, Depends(principal("intake"))]
+    body: LeadIn, request: Request, token: Annotated[str, Depends(bearer_token)]
 ) -> IntakeOut:
     """A lead is created through the intake of its channel (normalise, spam, duplicates, match, score, route)."""
-    return await _intake(request, who, body)
+    return await _intake(request, token, body)
 
 
 @router.post("/intake/{channel}", response_model=IntakeOut, status_code=201, tags=["intake"],
              summary="Take a person in on a channel")
 async def intake_channel(
     channel: Annotated[str, Path(min_length=1, max_length=60)], body: ChannelIntakeIn, request: Request,
-    who: Annotated[Principal, Depends(principal("intake"))],
+    token: Annotated[str, Depends(bearer_token)],
 ) -> IntakeOut:
     """The same pipeline as every channel (I1); a repeated delivery_id makes one record (I2)."""
     data = LeadIn.model_validate({**body.model_dump(exclude_unset=True), "channel": channel})
-    return await _intake(request, who, data)
+    return await _intake(request, token, data)
 
 
 # --------------------------------------------------------------------------- lifecycle (L3, L5)

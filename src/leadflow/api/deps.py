@@ -9,16 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from leadflow.domain.permissions import Principal, principal_for
 from leadflow.domain.records import Actor
-from leadflow.errors import NotPermitted
 from leadflow.playbook.schema import Playbook
 from leadflow.services.auth import Unauthorized, user_for_token
 from leadflow.services.playbooks import playbook_or
@@ -102,12 +100,7 @@ class Ctx:
         return Actor.user(self.principal.user_id)
 
     def require(self, permission: str) -> None:
-        _require(self.principal, permission)
-
-
-def _require(principal: Principal, permission: str) -> None:
-    if not principal.can(permission):
-        raise NotPermitted(f"role {principal.role} may not {permission} (playbook permissions)", None)
+        self.principal.require(permission)
 
 
 def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
@@ -140,25 +133,11 @@ def _authenticated(
         yield Ctx(store=store, uow=uow, pb=pb, now=now_of(request), principal=who)
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, permission: str) -> Principal:
-    """The principal of the request's token, in a read of its own, after checking it may `permission`."""
-    token = _token(credentials)
-    with get_store(request).uow() as uow:
-        _, who = _principal(request, uow, token)
-    _require(who, permission)
-    return who
-
-
-def principal(permission: str) -> Callable[..., Any]:
-    """A dependency: the signed-in principal, checked for `permission`, with no unit of work kept open (for
-    endpoints that hand their work to a writer of their own, e.g. the intake's group commit)."""
-
-    async def dependency(
-        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> Principal:
-        return await run_in_threadpool(authenticate, request, credentials, permission)
-
-    return dependency
+def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    """A dependency: the request's bearer token, checked for its form only (401 without one). For endpoints
+    whose writer checks it in its own transaction (the intake's group commit), so no request pays a thread
+    hop and a read of its own to authenticate."""
+    return _token(credentials)
 
 
 def ctx(permission: str | None = None) -> Callable[..., Ctx]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from leadflow.errors import NotPermitted
 from leadflow.playbook.schema import ContactOwnerSource, Playbook
 
 
@@ -31,6 +32,11 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         return "*" in self.permissions or permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        """NotPermitted (403) unless this principal may `permission`."""
+        if not self.can(permission):
+            raise NotPermitted(f"role {self.role} may not {permission} (playbook permissions)", None)
 
 
 def principal_for(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -81,21 +82,48 @@ def list_tokens(uow: UnitOfWork, user_id: str | None = None) -> list[ApiToken]:
     return list(uow.session.scalars(stmt))
 
 
-def user_for_token(uow: UnitOfWork, token: str) -> User:
-    """The active user a live token belongs to, or Unauthorized."""
-    row = uow.session.execute(
-        select(ApiToken.revoked_at, User)
+@dataclass(frozen=True)
+class TokenUser:
+    """The user behind a live API token: what a principal is made of (domain.permissions.principal_for)."""
+
+    id: str
+    role: str
+    team: str | None
+    region: str | None
+    segment: str | None
+
+
+def users_for_tokens(uow: UnitOfWork, tokens: Iterable[str]) -> dict[str, TokenUser | Unauthorized]:
+    """For each token, the active user its live token belongs to, or why it is refused; one query for all
+    (the intake's group commit checks a whole group's tokens in its own transaction)."""
+    digests = {token_digest(token): token for token in set(tokens)}
+    found: dict[str, TokenUser | Unauthorized] = {
+        token: Unauthorized("unknown API token", "authorization") for token in digests.values()}
+    if not digests:
+        return found
+    rows = uow.session.execute(
+        select(ApiToken.token_sha256, ApiToken.revoked_at, User.id, User.active, User.role, User.team,
+               User.region, User.segment)
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_sha256 == token_digest(token))
-    ).first()
-    if row is None:
-        raise Unauthorized("unknown API token", "authorization")
-    if row[0] is not None:
-        raise Unauthorized("this API token was revoked", "authorization")
-    user: User = row[1]
-    if not user.active:
-        raise Unauthorized(f"user {user.id} is inactive", "authorization")
-    return user
+        .where(ApiToken.token_sha256.in_(sorted(digests)))
+    )
+    for digest, revoked_at, user_id, active, role, team, region, segment in rows:
+        token = digests[digest]
+        if revoked_at is not None:
+            found[token] = Unauthorized("this API token was revoked", "authorization")
+        elif not active:
+            found[token] = Unauthorized(f"user {user_id} is inactive", "authorization")
+        else:
+            found[token] = TokenUser(user_id, role, team, region, segment)
+    return found
+
+
+def user_for_token(uow: UnitOfWork, token: str) -> TokenUser:
+    """The active user a live token belongs to, or Unauthorized."""
+    found = users_for_tokens(uow, [token])[token]
+    if isinstance(found, Unauthorized):
+        raise found
+    return found
 
 
 def set_password(uow: UnitOfWork, user_id: str, password: str, now: dt.datetime) -> None:

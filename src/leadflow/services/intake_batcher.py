@@ -26,9 +26,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from leadflow.domain.permissions import principal_for
 from leadflow.domain.records import Actor
 from leadflow.errors import LeadflowError
 from leadflow.playbook.schema import Playbook
+from leadflow.services.auth import Unauthorized, users_for_tokens
 from leadflow.services.intake import IntakeEnv, IntakeResult, Normalised, delivery_key, intake, normalise
 from leadflow.services.intake_models import LeadIn
 from leadflow.store.db import Store
@@ -37,9 +39,34 @@ from leadflow.store.uow import UnitOfWork
 
 @dataclass
 class _Job:
+    """One queued intake: by `actor`, or by the user of API `token` once it is checked for `permission`."""
+
     data: LeadIn
-    actor: Actor
+    actor: Actor | None
+    token: str | None = None
+    permission: str = "intake"
     future: Future[IntakeResult] = field(default_factory=Future)
+
+
+def _authenticate(uow: UnitOfWork, pb: Playbook, jobs: list[_Job]) -> list[LeadflowError | None]:
+    """Check the group's API tokens in its own transaction (one query): each job's error, or None once its
+    actor is the token's user. A token revoked before the group's transaction can no longer take anyone in."""
+    found = users_for_tokens(uow, [job.token for job in jobs if job.token is not None])
+    refused: list[LeadflowError | None] = [None] * len(jobs)
+    for i, job in enumerate(jobs):
+        if job.token is None:
+            continue
+        user = found[job.token]
+        if isinstance(user, Unauthorized):
+            refused[i] = user
+            continue
+        try:
+            principal_for(pb, user.id, user.role, user.team, user.region, user.segment).require(job.permission)
+        except LeadflowError as exc:
+            refused[i] = exc
+            continue
+        job.actor = Actor.user(user.id)
+    return refused
 
 
 class IntakeBatcher:
@@ -58,9 +85,14 @@ class IntakeBatcher:
         self.groups = 0  # groups written, and intakes in them (for tests and the bench)
         self.taken = 0
 
-    def submit(self, data: LeadIn, actor: Actor) -> Future[IntakeResult]:
-        """Queue one intake; the future holds its result (or its error) once its group is committed."""
-        job = _Job(data, actor)
+    def submit(self, data: LeadIn, actor: Actor | None = None, *, token: str | None = None,
+               permission: str = "intake") -> Future[IntakeResult]:
+        """Queue one intake, by `actor` or by the user of API `token` (checked in the group's transaction, 401
+        or 403 as the API's own check); the future holds its result (or its error) once its group is
+        committed."""
+        if (actor is None) == (token is None):
+            raise ValueError("an intake is submitted with an actor or with an API token, not both")
+        job = _Job(data, actor, token, permission)
         self._queue.put(job)
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -108,6 +140,10 @@ class IntakeBatcher:
             with self.store.uow() as uow:
                 self.store.writing(uow)
                 pb = self.playbook_of(uow)
+                refused = _authenticate(uow, pb, [job])[0]
+                if refused is not None:
+                    raise refused
+                assert job.actor is not None
                 result = intake(uow, IntakeEnv(uow, pb), job.data, job.actor, self.clock())
                 uow.commit()
         except BaseException as exc:
@@ -125,8 +161,11 @@ class IntakeBatcher:
             env = IntakeEnv(uow, pb)
             now = self.clock()
             out: list[Any] = [None] * len(jobs)  # a result, an error, or a batch-taken row's _Pending
+            out[:] = _authenticate(uow, pb, jobs)
             todo: list[tuple[int, LeadIn, Normalised]] = []
             for i, job in enumerate(jobs):
+                if out[i] is not None:
+                    continue
                 channel = pb.channel(job.data.channel)
                 key = delivery_key(job.data.channel, job.data)
                 if channel is None or channel.handling in PER_ROW_HANDLINGS or key is not None:
@@ -135,7 +174,8 @@ class IntakeBatcher:
                     todo.append((i, job.data, normalise(pb, job.data)))
                 except LeadflowError as exc:  # as the per-row intake refuses it
                     out[i] = exc
-            batch = Batch(uow, env, jobs[0].actor, now, None)
+            actor = next((job.actor for job in jobs if job.actor is not None), None)
+            batch = Batch(uow, env, actor or Actor.system("intake"), now, None)
             batch.prefetch(todo)
             norms = {i: n for i, _, n in todo}  # the rows the batch may take
             for i, job in enumerate(jobs):
@@ -156,6 +196,7 @@ class IntakeBatcher:
                         out[i] = exc
                         continue
                 batch.write()
+                assert job.actor is not None
                 try:
                     result = single_in_savepoint(uow, env, data, job.actor, now)
                 except (ValidationError, LeadflowError) as exc:
