@@ -178,8 +178,8 @@ class PersonFields:
 
     first_name: Mapped[str | None] = mapped_column(String(120))
     last_name: Mapped[str | None] = mapped_column(String(120))
-    email: Mapped[str | None] = mapped_column(String(320), index=True)
-    phone: Mapped[str | None] = mapped_column(String(40), index=True)  # a duplicate key (M1)
+    email: Mapped[str | None] = mapped_column(String(320))  # indexed below, with created_at (I7, M1)
+    phone: Mapped[str | None] = mapped_column(String(40))  # a duplicate key (M1), indexed as email
     title: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(80))
     state: Mapped[str | None] = mapped_column(String(80))
@@ -240,7 +240,7 @@ class Lead(PersonFields, Tracked, Base):
     company: Mapped[str | None] = mapped_column(String(300))
     # The company name normalised (legal forms, accents, "&"/"and" folded): the same-company lookup's
     # key (R3). Set by the unit of work whenever `company` is written; not history (it is derived).
-    company_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    company_key: Mapped[str | None] = mapped_column(String(300))  # indexed below, in R3's order
     website: Mapped[str | None] = mapped_column(String(500))
     domain: Mapped[str | None] = mapped_column(String(255))  # indexed below, with created_at (M1)
     industry: Mapped[str | None] = mapped_column(String(120))
@@ -710,6 +710,15 @@ Index("ix_leads_last_name_created", func.lower(Lead.last_name), Lead.created_at,
 Index("ix_contacts_last_name_created", func.lower(Contact.last_name), Contact.created_at, Contact.id)
 Index("ix_leads_domain_created", Lead.domain, Lead.created_at, Lead.id)
 Index("ix_leads_domain_last_name", Lead.domain, func.lower(Lead.last_name))
+# The email and the phone, too: one key's people in (created_at, id) order straight from the index, where an
+# index on the key alone costs a sort per key (the batch asks for 50 keys in one statement, 3 ms on SQLite).
+Index("ix_leads_email_created", Lead.email, Lead.created_at, Lead.id)
+Index("ix_leads_phone_created", Lead.phone, Lead.created_at, Lead.id)
+Index("ix_contacts_email_created", Contact.email, Contact.created_at, Contact.id)
+Index("ix_contacts_phone_created", Contact.phone, Contact.created_at, Contact.id)
+# R3's same-company leads, per domain and per company key, in its order (mql_date, created_at, id).
+Index("ix_leads_domain_mql", Lead.domain, Lead.mql_date, Lead.created_at, Lead.id)
+Index("ix_leads_company_key_mql", Lead.company_key, Lead.mql_date, Lead.created_at, Lead.id)
 
 
 class AccountChange(Base):
