@@ -12,6 +12,11 @@ take (another channel handling, a replayed delivery, whatever `Fallback` names) 
 intake in its own savepoint, in order; a refused row (bad input, blocked domain) gets its own error and
 changes nothing. If the group's transaction fails as a whole, every intake of it is tried again on its own,
 so one row can never fail the others.
+
+An intake over HTTP brings its API token, not a checked user: the group checks every token it holds with one
+query in its own transaction (unknown, revoked or inactive: 401; a role without `intake`: 403), so no request
+pays a thread hop and a read of its own to authenticate, and a token revoked before the group's transaction
+takes no one in.
 """
 
 from __future__ import annotations
