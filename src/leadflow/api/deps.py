@@ -15,7 +15,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from leadflow.domain.permissions import Principal, principal_for
+from leadflow.domain.permissions import Principal
 from leadflow.domain.records import Actor
 from leadflow.playbook.schema import Playbook
 from leadflow.services.auth import Unauthorized, user_for_token
@@ -114,7 +114,7 @@ def _principal(request: Request, uow: UnitOfWork, token: str) -> tuple[Playbook,
     """The playbook in force and the principal of an active user's live token (401 otherwise)."""
     user = user_for_token(uow, token)
     pb = playbook_in_force(request, uow)
-    return pb, principal_for(pb, user.id, user.role, user.team, user.region, user.segment)
+    return pb, user.principal(pb)
 
 
 def _authenticated(

@@ -17,7 +17,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from leadflow.domain.permissions import Principal, principal_for
 from leadflow.errors import InvalidInput, LeadflowError, NotFound
+from leadflow.playbook.schema import Playbook
 from leadflow.store.models import ApiToken, User, UserPassword
 from leadflow.store.uow import UnitOfWork
 
@@ -91,6 +93,10 @@ class TokenUser:
     team: str | None
     region: str | None
     segment: str | None
+
+    def principal(self, pb: Playbook) -> Principal:
+        """This user's principal under the playbook's permissions."""
+        return principal_for(pb, self.id, self.role, self.team, self.region, self.segment)
 
 
 def users_for_tokens(uow: UnitOfWork, tokens: Iterable[str]) -> dict[str, TokenUser | Unauthorized]:

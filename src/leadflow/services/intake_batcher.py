@@ -31,7 +31,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from leadflow.domain.permissions import principal_for
 from leadflow.domain.records import Actor
 from leadflow.errors import LeadflowError
 from leadflow.playbook.schema import Playbook
@@ -66,7 +65,7 @@ def _authenticate(uow: UnitOfWork, pb: Playbook, jobs: list[_Job]) -> list[Leadf
             refused[i] = user
             continue
         try:
-            principal_for(pb, user.id, user.role, user.team, user.region, user.segment).require(job.permission)
+            user.principal(pb).require(job.permission)
         except LeadflowError as exc:
             refused[i] = exc
             continue
@@ -165,8 +164,8 @@ class IntakeBatcher:
             pb = self.playbook_of(uow)
             env = IntakeEnv(uow, pb)
             now = self.clock()
-            out: list[Any] = [None] * len(jobs)  # a result, an error, or a batch-taken row's _Pending
-            out[:] = _authenticate(uow, pb, jobs)
+            # a result, an error, or a batch-taken row's _Pending; a refused token's error from the start
+            out: list[Any] = _authenticate(uow, pb, jobs)
             todo: list[tuple[int, LeadIn, Normalised]] = []
             for i, job in enumerate(jobs):
                 if out[i] is not None:
