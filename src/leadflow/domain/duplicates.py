@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import jellyfish
 from nicknames import NickNamer
@@ -61,6 +61,44 @@ class PersonRow:
     phone: str | None = None  # E.164
     domain: str | None = None  # registrable domain of the email, else of the website; None for free mail
     country: str | None = None  # ISO alpha-2
+
+    def __hash__(self) -> int:
+        """The fields' hash, computed once: a row is a cache key of the search (`_parse`) for every person
+        it is compared with, and a frozen dataclass would hash its nine fields each time."""
+        found: int | None = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(
+                (
+                    self.type,
+                    self.id,
+                    self.email,
+                    self.first_name,
+                    self.last_name,
+                    self.company,
+                    self.phone,
+                    self.domain,
+                    self.country,
+                )
+            )
+            object.__setattr__(self, "_hash", found)
+        return found
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled and copied by its fields only: a string's hash differs between processes."""
+        return (
+            PersonRow,
+            (
+                self.type,
+                self.id,
+                self.email,
+                self.first_name,
+                self.last_name,
+                self.company,
+                self.phone,
+                self.domain,
+                self.country,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -460,12 +498,27 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
             least = rule.min_last_name_similarity
     if least is None:
         return False
-    if _surname_similarity(a.last, b.last) >= least and _first_agreement(a.first, b.first, rules) is not None:
+    return _names_may_hold(a.first, a.last, b.first, b.last, least, complete, _first_terms(rules))
+
+
+@lru_cache(maxsize=262144)
+def _names_may_hold(
+    a_first: tuple[str, ...],
+    a_last: tuple[str, ...],
+    b_first: tuple[str, ...],
+    b_last: tuple[str, ...],
+    least: float,
+    complete: bool,
+    terms: _FirstTerms,
+) -> bool:
+    """The name part of `_may_hold`, cached as one lookup: a search meets the same pairs of common names
+    (a namesake with another first name) over and over."""
+    if _surname_similarity(a_last, b_last) >= least and _agreement(a_first, b_first, terms) is not None:
         return True
     if not complete:
         return False
-    return (_surname_similarity(a.last, b.first) >= least and _first_agreement(a.first, b.last, rules) is not None) or (
-        _surname_similarity(a.first, b.last) >= least and _first_agreement(a.last, b.first, rules) is not None
+    return (_surname_similarity(a_last, b_first) >= least and _agreement(a_first, b_last, terms) is not None) or (
+        _surname_similarity(a_first, b_last) >= least and _agreement(a_last, b_first, terms) is not None
     )
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, literal_column, select, text, union_all, update
+from sqlalchemy import Engine, bindparam, func, literal_column, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ from leadflow.services import routing as routing_service
 from leadflow.services.account_cache import shared_index
 from leadflow.services.intake_models import LeadIn
 from leadflow.services.lifecycle import owner_of, set_owner
+from leadflow.store.bulk import insert_many
 from leadflow.store.models import (
     Account,
     Activity,
@@ -1085,9 +1086,9 @@ class Batch:
             if new:
                 session.info["wrote"] = True
                 cols = [c.key for c in model.__table__.columns]
-                conn.execute(insert(model.__table__), [column_values(r, cols) for r in new])
+                insert_many(conn, model.__table__, [column_values(r, cols) for r in new])
         if self.events:
-            conn.execute(insert(OutboxEvent.__table__), self.events)
+            insert_many(conn, OutboxEvent.__table__, self.events)
             self.events = []
         for model in (Lead, Contact):
             changed = [p for p in self.updated.values() if isinstance(p, model)]
@@ -1104,7 +1105,7 @@ class Batch:
             ids = self._decision_ids(conn, len(self.decisions))
             rows = [{**{k: v for k, v in d.items() if k != "_event"}, "id": i}
                     for i, (d, _, _, _) in zip(ids, self.decisions, strict=True)]
-            conn.execute(insert(RoutingDecision.__table__), rows)
+            insert_many(conn, RoutingDecision.__table__, rows)
             self.pools.written(list(ids))
             events = []
             for decision_id, (row, _intake_row, step, _lead) in zip(ids, self.decisions, strict=True):
@@ -1113,17 +1114,17 @@ class Batch:
                 event["payload"]["decision"] = decision_id
                 event["dedupe_key"] = f"lead.routed:{decision_id}"
                 events.append(event)
-            conn.execute(insert(OutboxEvent.__table__), events)
+            insert_many(conn, OutboxEvent.__table__, events)
         if self.history:
-            conn.execute(insert(FieldHistory.__table__), self.history)
+            insert_many(conn, FieldHistory.__table__, self.history)
         if self.activities:
-            conn.execute(insert(Activity.__table__), self.activities)
+            insert_many(conn, Activity.__table__, self.activities)
         if self.members:
-            conn.execute(insert(CampaignMember.__table__), self.members)
+            insert_many(conn, CampaignMember.__table__, self.members)
         if self.intakes:
             for row in self.intakes:
                 row["steps"] = json.loads(json.dumps(row["steps"], default=str))
-            conn.execute(insert(Intake.__table__), self.intakes)
+            insert_many(conn, Intake.__table__, self.intakes)
         self.pools.write(session)
         for key in self.by_company:  # read again from the store when next needed
             self.same_company.pop(key, None)
