@@ -475,30 +475,52 @@ def _may_hold(a: _Parsed, b: _Parsed, rules: DuplicatesDef) -> bool:
     the same first letter (the same name, an initial, a typo), or a nickname of the other. So two colleagues
     at a big company (same domain, other names) and two namesakes with other first names (the same last
     name: the bulk of a last-name search) are set aside after a few cached comparisons."""
-    if a.row.email and a.row.email == b.row.email:
+    ra, rb = a.row, b.row
+    if ra.email and ra.email == rb.email:
         return True
     complete = bool(a.first and a.last and b.first and b.last)  # the swapped readings of `_names` need all four
-    least: float | None = None  # the smallest last-name minimum of the rules that may apply to the pair
+    least = _least(rules, bool(ra.domain) and ra.domain == rb.domain, bool(ra.phone) and ra.phone == rb.phone, complete)
+    if least is None:
+        return False
+    if least is _ANY_RULE:
+        return True
+    return _names_may_hold(a.first, a.last, b.first, b.last, least, complete, _first_terms(rules))
+
+
+_ANY_RULE = -1.0  # `_least` of rules with a kind `_may_hold` does not know: never set a pair aside for it
+_LEAST: dict[tuple[int, bool, bool, bool], tuple[DuplicatesDef, float | None]] = {}
+
+
+def _least(rules: DuplicatesDef, same_domain: bool, same_phone: bool, complete: bool) -> float | None:
+    """The smallest last-name minimum of the rules that may apply to a pair (None: no rule may), kept per
+    rules object and pair kind: a search asks it for every candidate."""
+    key = (id(rules), same_domain, same_phone, complete)
+    found = _LEAST.get(key)
+    if found is not None and found[0] is rules:
+        return found[1]
+    least: float | None = None
     for rule in rules.rules:
         kind = rule.kind
         if kind == "same_email":
             continue
         if kind == "same_domain_last_name":
-            if not a.row.domain or a.row.domain != b.row.domain:
+            if not same_domain:
                 continue
         elif kind == "same_phone_last_name":
-            if not a.row.phone or a.row.phone != b.row.phone:
+            if not same_phone:
                 continue
         elif kind == "similar_name_company":
             if not complete:
                 continue
-        else:  # a rule this test does not know: never set a pair aside for it
-            return True
+        else:
+            least = _ANY_RULE
+            break
         if least is None or rule.min_last_name_similarity < least:
             least = rule.min_last_name_similarity
-    if least is None:
-        return False
-    return _names_may_hold(a.first, a.last, b.first, b.last, least, complete, _first_terms(rules))
+    if len(_LEAST) >= 512:
+        _LEAST.clear()
+    _LEAST[key] = (rules, least)
+    return least
 
 
 @lru_cache(maxsize=262144)
