@@ -79,3 +79,30 @@ def test_D5_a_failed_bulk_insert_changes_nothing(store: Store, now: dt.datetime)
         insert_many(uow.session.connection(), table, [row, dict(row)])  # the unique dedupe key
         uow.commit()
     assert _read(store, table, table.c.dedupe_key == "same", ()) == []
+
+
+def test_D5_statement_listeners_see_a_bulk_insert_once(store: Store, now: dt.datetime) -> None:
+    from sqlalchemy import event
+
+    seen: list[tuple[str, str, bool]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        seen.append(("before", statement.split()[0].upper(), many))
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        seen.append(("after", statement.split()[0].upper(), many))
+
+    table = FieldHistory.__table__
+    with store.uow() as uow:
+        conn = uow.session.connection()
+        event.listen(store.engine, "before_cursor_execute", before)
+        event.listen(store.engine, "after_cursor_execute", after)
+        try:
+            insert_many(conn, table, _history(40, now, "seen"))
+        finally:
+            event.remove(store.engine, "before_cursor_execute", before)
+            event.remove(store.engine, "after_cursor_execute", after)
+        uow.commit()
+    verb = "COPY" if store.engine.dialect.name == "postgresql" else "INSERT"  # PostgreSQL loads with COPY
+    assert seen == [("before", verb, True), ("after", verb, True)]
+    assert len(_read(store, table, table.c.change_id == "seen", ())) == 40
