@@ -62,43 +62,22 @@ class PersonRow:
     domain: str | None = None  # registrable domain of the email, else of the website; None for free mail
     country: str | None = None  # ISO alpha-2
 
+    def _fields(self) -> tuple[str | None, ...]:
+        return (self.type, self.id, self.email, self.first_name, self.last_name, self.company, self.phone,
+                self.domain, self.country)  # fmt: skip
+
     def __hash__(self) -> int:
         """The fields' hash, computed once: a row is a cache key of the search (`_parse`) for every person
         it is compared with, and a frozen dataclass would hash its nine fields each time."""
         found: int | None = self.__dict__.get("_hash")
         if found is None:
-            found = hash(
-                (
-                    self.type,
-                    self.id,
-                    self.email,
-                    self.first_name,
-                    self.last_name,
-                    self.company,
-                    self.phone,
-                    self.domain,
-                    self.country,
-                )
-            )
+            found = hash(self._fields())
             object.__setattr__(self, "_hash", found)
         return found
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickled and copied by its fields only: a string's hash differs between processes."""
-        return (
-            PersonRow,
-            (
-                self.type,
-                self.id,
-                self.email,
-                self.first_name,
-                self.last_name,
-                self.company,
-                self.phone,
-                self.domain,
-                self.country,
-            ),
-        )
+        return (PersonRow, self._fields())
 
 
 @dataclass(frozen=True)

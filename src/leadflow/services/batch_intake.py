@@ -87,17 +87,20 @@ def _slots_for(n: int) -> int:
     return next(size for size in _SLOT_SIZES if size >= n)
 
 
-def _oldest_columns(model: Any) -> list[Any]:
+def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, *extra: Any) -> Any:
+    """One key's live people of a kind by (created_at, id), as the per-row search reads them: the key is
+    `key` (for "domain_last" the domain, with the lower-case last name `last`), bound or a column."""
     columns = [model.id, model.created_at, model.email, model.first_name, model.last_name, model.phone,
                model.country, (model.company if model is Lead else Contact.email.label("company"))]
     if model is Lead:
         columns += [Lead.website, Lead.domain]
-    return columns
-
-
-def _oldest_key_column(kind: str, model: Any) -> Any:
-    return {"email": model.email, "phone": model.phone, "domain": Lead.domain,
-            "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
+    key_column = {"email": model.email, "phone": model.phone, "domain": Lead.domain,
+                  "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
+    where = [key_column == key]
+    if kind == "domain_last":
+        where.append(func.lower(Lead.last_name) == last)
+    return (select(*columns, *extra).where(*where, model.merged_into_id.is_(None))
+            .order_by(model.created_at, model.id))
 
 
 def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
@@ -111,15 +114,9 @@ def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
     found = _OLDEST.get(cache_key)
     if found is not None:
         return found
-    columns = _oldest_columns(model)
-    key_column = _oldest_key_column(kind, model)
-
     def one(slot: int) -> Any:
-        where = [key_column == bindparam(f"k{slot}")]
-        if kind == "domain_last":
-            where.append(func.lower(Lead.last_name) == bindparam(f"l{slot}"))
-        return (select(*columns, literal_column(str(slot)).label("slot"))
-                .where(*where, model.merged_into_id.is_(None)).order_by(model.created_at, model.id))
+        return _oldest_select(kind, model, bindparam(f"k{slot}"), bindparam(f"l{slot}"),
+                              literal_column(str(slot)).label("slot"))
 
     found = _OLDEST[cache_key] = _per_slot(one, slots)
     return found
@@ -154,17 +151,10 @@ def _oldest_per_key_lateral(kind: str, model: Any) -> Any:
     cache_key = (kind, model.__entity__)
     found = _LATERAL.get(cache_key)
     if found is None:
-        columns = _oldest_columns(model)
-        key_column = _oldest_key_column(kind, model)
-
-        def one(key: Any, last: Any = None) -> Any:
-            where = [key_column == key]
-            if kind == "domain_last":
-                where.append(func.lower(Lead.last_name) == last)
-            return select(*columns).where(*where, model.merged_into_id.is_(None)).order_by(model.created_at, model.id)
-
         arrays = ("keys", "lasts") if kind == "domain_last" else ("keys",)
-        found = _LATERAL[cache_key] = _per_key_lateral(one, arrays, lambda p: [p.c.created_at, p.c.id])
+        found = _LATERAL[cache_key] = _per_key_lateral(
+            lambda key, last=None: _oldest_select(kind, model, key, last), arrays,
+            lambda p: [p.c.created_at, p.c.id])
     return found
 
 
@@ -174,11 +164,9 @@ def _same_company_per_key_lateral(kind: str) -> Any:
     if found is None:
         column = Lead.domain if kind == "d" else Lead.company_key
 
-        def one(key: Any) -> Any:
-            return _same_company_select(column == key)
-
         found = _LATERAL[("same_company", kind)] = _per_key_lateral(
-            one, ("keys",), lambda p: [p.c.mql_date, p.c.created_at, p.c.id])
+            lambda key: _same_company_select(column == key), ("keys",),
+            lambda p: [p.c.mql_date, p.c.created_at, p.c.id])
     return found
 
 
@@ -462,6 +450,8 @@ class Batch:
         self.by_company: dict[str, list[Lead]] = {}  # pending leads by "d:domain" and "k:company key" (R3)
         self.same_company: dict[str, list[tuple[Any, ...]]] = {}  # stored ones, by the same keys
         self.dialect = uow.session.get_bind().dialect.name
+        # keys per statement of the per-key reads: PostgreSQL binds them as arrays (`_per_key_lateral`)
+        self.keys_per_query = _KEYS_PER_LATERAL if self.dialect == "postgresql" else _KEYS_PER_QUERY
         self.history: list[dict[str, Any]] = []
         self.activities: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
@@ -509,7 +499,7 @@ class Batch:
 
     def _load_same_company(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
         """R3's stored same-company leads of the rows no account matched (only those look at them), per
-        domain and company key, with a statement per kind for up to `_KEYS_PER_QUERY` keys: what
+        domain and company key, with a statement per kind for up to `keys_per_query` keys: what
         `_stored_same_company` would read one key at a time."""
         statuses = self._same_company_statuses()
         if not statuses:
@@ -523,8 +513,8 @@ class Batch:
                 wanted["k"].add(name.key)
         for kind, values in wanted.items():
             todo = sorted(v for v in values if f"{kind}:{v}" not in self.same_company)
-            for start in range(0, len(todo), _KEYS_PER_QUERY):
-                group = todo[start:start + _KEYS_PER_QUERY]
+            for start in range(0, len(todo), self.keys_per_query):
+                group = todo[start:start + self.keys_per_query]
                 for key, entries in zip(group, self._read_same_company(kind, group, statuses), strict=True):
                     self.same_company[f"{kind}:{key}"] = entries
 
@@ -680,16 +670,14 @@ class Batch:
             wanted = sorted(v for v in values if (kind, entity, v) not in self.dup_keys)
             for v in wanted:
                 self.dup_keys[(kind, entity, v)] = []
-            lateral = self.dialect == "postgresql"
-            per_query = _KEYS_PER_LATERAL if lateral else _KEYS_PER_QUERY
-            for start in range(0, len(wanted), per_query):
-                group = wanted[start:start + per_query]
-                if lateral:
+            for start in range(0, len(wanted), self.keys_per_query):
+                group = wanted[start:start + self.keys_per_query]
+                if self.dialect == "postgresql":
                     stmt = _oldest_per_key_lateral(kind, model)
                     params: dict[str, Any] = {"keys": group, "limit": _DUP_LIMIT}
                     if kind == "domain_last":  # each key is "domain|last name": two arrays
-                        params["keys"] = [v.partition("|")[0] for v in group]
-                        params["lasts"] = [v.partition("|")[2] for v in group]
+                        pairs = [v.partition("|") for v in group]
+                        params["keys"], params["lasts"] = [p[0] for p in pairs], [p[2] for p in pairs]
                 else:
                     slots = _slots_for(len(group))
                     stmt = _oldest_per_key(kind, model, slots)

@@ -188,6 +188,7 @@ def reasons_of(exc: Exception) -> list[str]:
     return [f"unexpected error: {exc}"]
 
 
+@gc_policy.relaxed()  # a long list keeps big caches alive: fewer full collections (gc_policy.py)
 def import_leads(
     store: Store,
     pb: Playbook,
@@ -206,24 +207,6 @@ def import_leads(
     Rows of a `lead` channel go through the batch intake (services/batch_intake.py), which takes the same
     decisions with chunk-level reads and writes; `batched=False` sends every row through the per-row intake
     (the equivalence test compares the two)."""
-    with gc_policy.relaxed():  # a long list keeps big caches alive: fewer full collections (gc_policy.py)
-        return _import_leads(store, pb, path, channel=channel, actor=actor, now=now, campaign=campaign,
-                             encoding=encoding, on_row=on_row, batched=batched)
-
-
-def _import_leads(
-    store: Store,
-    pb: Playbook,
-    path: Path,
-    *,
-    channel: str,
-    actor: Actor,
-    now: dt.datetime,
-    campaign: str | None = None,
-    encoding: str = "utf-8",
-    on_row: Callable[[int], None] | None = None,
-    batched: bool = True,
-) -> ImportReport:
     if pb.channel(channel) is None:
         raise InvalidInput(f"unknown channel '{channel}'", "channel")
     try:

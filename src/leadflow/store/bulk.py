@@ -60,36 +60,37 @@ def _plan(conn: Connection, table: Table, keys: tuple[str, ...]) -> _Plan | None
     cache_key = (table, type(dialect), dialect.paramstyle, dialect.server_version_info, keys)
     if cache_key in _PLANS:
         return _PLANS[cache_key]
-    plan: _Plan | None = None
+    if len(_PLANS) > 512:
+        _PLANS.clear()
+    _PLANS[cache_key] = plan = _new_plan(dialect, table, keys)
+    return plan
+
+
+def _new_plan(dialect: Any, table: Table, keys: tuple[str, ...]) -> _Plan | None:
+    if not all(k in table.c for k in keys):
+        return None
     defaults: list[tuple[str, Callable[[], Any]]] = []
-    usable = all(k in table.c for k in keys)
     for column in table.columns:
-        if not usable or column.key in keys or column is table.autoincrement_column:
+        if column.key in keys or column is table.autoincrement_column:
             continue  # given, or numbered by the database
         if column.server_default is not None and column.default is None:
             continue  # the database fills it
         fn = _default(column)
         if fn is None:
-            usable = False
-        else:
-            defaults.append((column.key, fn))
-    if usable:
-        names = keys + tuple(k for k, _ in defaults)
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
-        positional = bool(compiled.positional)
-        order = tuple(compiled.positiontup or ()) if positional else tuple(compiled.binds)
-        if set(order) == set(names) and len(order) == len(names):
-            processors = tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order)
-            copy = None
-            if dialect.name == "postgresql":
-                quote = dialect.identifier_preparer
-                copy = (f"COPY {quote.format_table(table)} ({', '.join(quote.quote(table.c[n].name) for n in order)})"
-                        " FROM STDIN")
-            plan = _Plan(compiled.string, order, processors, tuple(defaults), positional, copy)
-    if len(_PLANS) > 512:
-        _PLANS.clear()
-    _PLANS[cache_key] = plan
-    return plan
+            return None
+        defaults.append((column.key, fn))
+    names = keys + tuple(k for k, _ in defaults)
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    positional = bool(compiled.positional)
+    order = tuple(compiled.positiontup or ()) if positional else tuple(compiled.binds)
+    if set(order) != set(names) or len(order) != len(names):
+        return None
+    processors = tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order)
+    copy = None
+    if dialect.name == "postgresql":
+        quote = dialect.identifier_preparer
+        copy = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(table.c[n].name) for n in order)}) FROM STDIN"
+    return _Plan(compiled.string, order, processors, tuple(defaults), positional, copy)
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
