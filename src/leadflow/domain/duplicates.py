@@ -157,6 +157,70 @@ def candidate_keys(row: PersonRow) -> dict[str, str]:
     return keys
 
 
+def name_initial(name: str | None) -> str | None:
+    """The first letter of a name's first folded word ("Élodie Marie" -> "e"), None when it has none: what
+    the store keeps beside a person's first and last name (`first_initial`, `last_initial`) so that the
+    broad duplicate keys are read with `name_filter`."""
+    words = fold_text(name or "").split()
+    return words[0][0] if words else None
+
+
+@dataclass(frozen=True)
+class NameFilter:
+    """Which people of a broad key (the same last name, the same domain) may be a person's duplicate: those
+    with no first name, a first name starting with one of `first`, or a last name starting with one of
+    `last`. Each is a string of initials (one character each); see `name_filter`."""
+
+    first: str
+    last: str
+
+    def admits(self, first_initial: str | None, last_initial: str | None) -> bool:
+        return first_initial is None or first_initial in self.first or (
+            last_initial is not None and last_initial in self.last
+        )
+
+
+_NAME_RULES = frozenset({"same_email", "same_domain_last_name", "same_phone_last_name", "similar_name_company"})
+
+
+def name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
+    """What a candidate's names must start with for any rule but the same email to hold, or None when any
+    candidate may (this person has no first name, or a rule is of a kind this does not know).
+
+    Every name rule goes through `_names`, which needs first names that `_agreement` does not call two
+    names in one of its readings: as written (this first name against theirs), or, with all four names
+    there, swapped (this first name against their last name; this last name, read as a first name,
+    against their first name). `_agreement` agrees only when one name is missing, when both start with
+    the same letter (the same name, an initial, a typing slip, "Mary Ann" / "Maryann"), or when one is a
+    nickname of the other (the `nicknames` table both ways, or the playbook's pairs). So a candidate
+    whose first name starts with none of the initials of this first name, of its nicknames, or of this
+    last name's, and whose last name starts with none of this first name's, can only be this person by
+    the same email, which its own key finds. Reading a broad key through this filter keeps a big
+    company's other colleagues and a common last name's other namesakes from crowding the oldest 200
+    the search reads."""
+    if any(rule.kind not in _NAME_RULES for rule in rules.rules):
+        return None
+    first = tuple(fold_text(row.first_name or "").split())
+    if not first:
+        return None
+    last = tuple(fold_text(row.last_name or "").split())
+    mine = _initials_of(first[0], _playbook_nicknames(rules))
+    if not last:
+        return NameFilter(first=mine, last="")
+    return NameFilter(first="".join(sorted(set(mine) | set(_initials_of(last[0], _playbook_nicknames(rules))))),
+                      last=mine)
+
+
+@lru_cache(maxsize=65536)
+def _initials_of(word: str, pairs: frozenset[tuple[str, str]]) -> str:
+    """The initials a first name `word` agrees with (`_agreement`): its own and those of the names it is a
+    nickname of or has as nicknames, sorted."""
+    namer = _nick_namer()
+    related = {word, *namer.nicknames_of(word), *namer.canonicals_of(word)}
+    related |= {b for a, b in pairs if a == word}
+    return "".join(sorted({r[0] for r in related if r}))
+
+
 # --------------------------------------------------------------------------- parsed forms
 
 

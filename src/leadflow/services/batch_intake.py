@@ -31,7 +31,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadflow.domain import lifecycle, round_robin, sla
-from leadflow.domain.duplicates import PersonRow, candidate_keys, duplicate_of, find_duplicates, person_row
+from leadflow.domain.duplicates import (
+    NameFilter,
+    PersonRow,
+    candidate_keys,
+    duplicate_of,
+    find_duplicates,
+    name_filter,
+    name_initial,
+    person_row,
+)
 from leadflow.domain.matching import LeadRow, Match
 from leadflow.domain.normalise import normalise_company
 from leadflow.domain.records import Actor
@@ -61,6 +70,7 @@ from leadflow.store.models import (
     User,
     new_id,
 )
+from leadflow.store.names import name_filter_clause
 from leadflow.store.uow import (
     CREATED,
     UnitOfWork,
@@ -87,9 +97,15 @@ def _slots_for(n: int) -> int:
     return next(size for size in _SLOT_SIZES if size >= n)
 
 
-def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, *extra: Any) -> Any:
+_BROAD = ("last_name", "domain")  # the kinds read through the person's name filter (`name_filter`)
+_SEP = "\x1f"  # a broad key's value: "key" (no filter) or "key<SEP>first initials<SEP>last initials"
+
+
+def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, initials: tuple[Any, Any] | None = None,
+                   extra: tuple[Any, ...] = ()) -> Any:
     """One key's live people of a kind by (created_at, id), as the per-row search reads them: the key is
-    `key` (for "domain_last" the domain, with the lower-case last name `last`), bound or a column."""
+    `key` (for "domain_last" the domain, with the lower-case last name `last`), bound or a column; a broad
+    kind's `initials` are its name filter's (first, last) initials, bound or columns."""
     columns = [model.id, model.created_at, model.email, model.first_name, model.last_name, model.phone,
                model.country, (model.company if model is Lead else Contact.email.label("company"))]
     if model is Lead:
@@ -99,6 +115,8 @@ def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, *extra: An
     where = [key_column == key]
     if kind == "domain_last":
         where.append(func.lower(Lead.last_name) == last)
+    if initials is not None:
+        where.append(name_filter_clause(model, *initials))
     return (select(*columns, *extra).where(*where, model.merged_into_id.is_(None))
             .order_by(model.created_at, model.id))
 
@@ -115,8 +133,10 @@ def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
     if found is not None:
         return found
     def one(slot: int) -> Any:
-        return _oldest_select(kind, model, bindparam(f"k{slot}"), bindparam(f"l{slot}"),
-                              literal_column(str(slot)).label("slot"))
+        initials = (bindparam(f"f{slot}", type_=String), bindparam(f"g{slot}", type_=String)) \
+            if kind in _BROAD else None
+        return _oldest_select(kind, model, bindparam(f"k{slot}"), bindparam(f"l{slot}"), initials,
+                              (literal_column(str(slot)).label("slot"),))
 
     found = _OLDEST[cache_key] = _per_slot(one, slots)
     return found
@@ -147,14 +167,19 @@ def _per_key_lateral(one: Callable[[Any, Any], Any], arrays: tuple[str, ...], or
 
 
 def _oldest_per_key_lateral(kind: str, model: Any) -> Any:
-    """`_oldest_per_key` for PostgreSQL: bind `keys` (and, for "domain_last", `lasts`) and `limit`."""
+    """`_oldest_per_key` for PostgreSQL: bind `keys` (and, for "domain_last", `lasts`; for a broad kind,
+    `firsts` and `lasts`, its filters' initials) and `limit`."""
     cache_key = (kind, model.__entity__)
     found = _LATERAL.get(cache_key)
     if found is None:
-        arrays = ("keys", "lasts") if kind == "domain_last" else ("keys",)
-        found = _LATERAL[cache_key] = _per_key_lateral(
-            lambda key, last=None: _oldest_select(kind, model, key, last), arrays,
-            lambda p: [p.c.created_at, p.c.id])
+        if kind in _BROAD:
+            found = _per_key_lateral(lambda key, first, last: _oldest_select(kind, model, key, None, (first, last)),
+                                     ("keys", "firsts", "lasts"), lambda p: [p.c.created_at, p.c.id])
+        else:
+            arrays = ("keys", "lasts") if kind == "domain_last" else ("keys",)
+            found = _per_key_lateral(lambda key, last=None: _oldest_select(kind, model, key, last), arrays,
+                                     lambda p: [p.c.created_at, p.c.id])
+        _LATERAL[cache_key] = found
     return found
 
 
@@ -168,6 +193,18 @@ def _same_company_per_key_lateral(kind: str) -> Any:
             lambda key: _same_company_select(column == key), ("keys",),
             lambda p: [p.c.mql_date, p.c.created_at, p.c.id])
     return found
+
+
+def _broad_value(value: str, filt: NameFilter | None) -> str:
+    """A broad key's value with its name filter (the batch's key: two people's filters read other rows)."""
+    return value if filt is None else f"{value}{_SEP}{filt.first}{_SEP}{filt.last}"
+
+
+def _split_broad(value: str) -> tuple[str, NameFilter | None]:
+    if _SEP not in value:
+        return value, None
+    base, first, last = value.split(_SEP)
+    return base, NameFilter(first=first, last=last)
 
 
 def _slot_params(group: list[str], slots: int, **fixed: Any) -> dict[str, Any]:
@@ -473,6 +510,8 @@ class Batch:
         self.dup_rows: dict[tuple[str, str], tuple[dt.datetime, str, str, PersonRow]] = {}
         self.dup_keys: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
         self.dup_oldest: dict[tuple[str, str, str], list[tuple[str, str]]] = {}  # a key's oldest 201, sorted
+        # a broad key's values by its stored value: (kind, entity, value) -> [(key value, its name filter)]
+        self.dup_broad: dict[tuple[str, str, str], list[tuple[str, NameFilter | None]]] = {}
         self.spam_campaign_id: str | None = None
         self.matches: dict[int, Match | None] = {}
 
@@ -632,62 +671,53 @@ class Batch:
 
     def _load_duplicates(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
         """Each key's oldest 200 live leads and contacts (phone, last name, domain), as the per-row search."""
-        session = self.uow.session
         self.dup_oldest.clear()  # the keys get the rows read now
-        phones, names, domains, emails = set(), set(), set(), set()
+        wanted: dict[tuple[str, str], set[str]] = {}
         for _, data, norm in norms:
             me = self._person_row("lead", "new", data.first_name, data.last_name, data.company, norm.phone,
                                   data.website or norm.domain, norm.country, norm.email)
-            keys = candidate_keys(me)
-            if "phone" in keys:
-                phones.add(keys["phone"])
-            if data.last_name:
-                names.add(data.last_name.lower())
-                if keys.get("last_name_folded"):
-                    names.add(keys["last_name_folded"])
-            if "domain" in keys:
-                domains.add(keys["domain"])
+            for kind, entity, value in self._keys_of(me, data.last_name):
+                wanted.setdefault((kind, entity), set()).add(value)
+        self._read_keys(wanted)
+
+    def _keys_of(self, me: PersonRow, last_name: str | None) -> list[tuple[str, str, str]]:
+        """The duplicate keys the per-row search reads for `me` (kind, entity, value), broad ones with its
+        name filter; `last_name` as stored (its lower case is the last-name key, beside the folded form)."""
+        keys = candidate_keys(me)
+        filt = self._name_filter(me)
+        last_names = {last_name.lower(), keys.get("last_name_folded", "")} - {""} if last_name else set()
+        out: list[tuple[str, str, str]] = []
+        for entity in ("lead", "contact"):
             if "email" in keys:
-                emails.add(keys["email"])
-        domain_names = set()
-        for _, data, norm in norms:  # the pairs the rows ask for
-            me = self._person_row("lead", "new", data.first_name, data.last_name, data.company, norm.phone,
-                                  data.website or norm.domain, norm.country, norm.email)
-            keys = candidate_keys(me)
-            if "domain" in keys and data.last_name:
-                domain_names.update(f"{keys['domain']}|{n}" for n in (data.last_name.lower(),
-                                                                       keys.get("last_name_folded")) if n)
-        specs: list[tuple[str, Any, set[str]]] = [
-            ("email", Lead, emails), ("email", Contact, emails),
-            ("phone", Lead, phones), ("phone", Contact, phones),
-            # the same domain with the same last name: its own key, so a big company's oldest 200 never hide it
-            ("domain_last", Lead, domain_names),
-            ("last_name", Lead, names), ("last_name", Contact, names),
-            ("domain", Lead, domains),
-        ]
-        for kind, model, values in specs:
-            entity = model.__entity__
-            wanted = sorted(v for v in values if (kind, entity, v) not in self.dup_keys)
-            for v in wanted:
+                out.append(("email", entity, keys["email"]))
+            if "phone" in keys:
+                out.append(("phone", entity, keys["phone"]))
+            if "domain" in keys and entity == "lead":
+                out += [("domain_last", "lead", f"{keys['domain']}|{name}") for name in sorted(last_names)]
+            out += [("last_name", entity, _broad_value(name, filt)) for name in sorted(last_names)]
+            if "domain" in keys and entity == "lead":
+                out.append(("domain", "lead", _broad_value(keys["domain"], filt)))
+        return out
+
+    def _name_filter(self, me: PersonRow) -> NameFilter | None:
+        rules = self.pb.duplicates
+        return name_filter(me, rules) if rules is not None else None
+
+    def _read_keys(self, wanted: dict[tuple[str, str], set[str]]) -> None:
+        """Read the keys not read yet: each key's oldest `_DUP_LIMIT` live people, a few keys per statement."""
+        session = self.uow.session
+        models = {"lead": Lead, "contact": Contact}
+        for (kind, entity), values in sorted(wanted.items()):
+            model = models[entity]
+            todo = sorted(v for v in values if (kind, entity, v) not in self.dup_keys)
+            for v in todo:
                 self.dup_keys[(kind, entity, v)] = []
-            for start in range(0, len(wanted), self.keys_per_query):
-                group = wanted[start:start + self.keys_per_query]
-                if self.dialect == "postgresql":
-                    stmt = _oldest_per_key_lateral(kind, model)
-                    params: dict[str, Any] = {"keys": group, "limit": _DUP_LIMIT}
-                    if kind == "domain_last":  # each key is "domain|last name": two arrays
-                        pairs = [v.partition("|") for v in group]
-                        params["keys"], params["lasts"] = [p[0] for p in pairs], [p[2] for p in pairs]
-                else:
-                    slots = _slots_for(len(group))
-                    stmt = _oldest_per_key(kind, model, slots)
-                    params = _slot_params(group, slots, limit=_DUP_LIMIT)
-                    if kind == "domain_last":  # each key is "domain|last name": two bound values per slot
-                        for slot in range(slots):
-                            value = params[f"k{slot}"]
-                            domain, _, last = value.partition("|") if value is not None else (None, "", None)
-                            params[f"k{slot}"], params[f"l{slot}"] = domain, last
-                for r in session.execute(stmt, params):
+                if kind in _BROAD:
+                    base, filt = _split_broad(v)
+                    self.dup_broad.setdefault((kind, entity, base), []).append((v, filt))
+            for start in range(0, len(todo), self.keys_per_query):
+                group = todo[start:start + self.keys_per_query]
+                for r in session.execute(*self._key_statement(kind, model, group)):
                     if (entity, r.id) not in self.dup_rows:
                         site = (r.website or r.domain) if model is Lead else None
                         company = r.company if model is Lead else None
@@ -698,6 +728,35 @@ class Batch:
                     refs = self.dup_keys.get((kind, entity, group[r.slot]))
                     if refs is not None:
                         refs.append((entity, r.id))
+
+    def _key_statement(self, kind: str, model: Any, group: list[str]) -> tuple[Any, dict[str, Any]]:
+        """The statement reading `group`'s keys of a kind, and its bound values."""
+        if kind == "domain_last":  # each key is "domain|last name": two bound values
+            pairs = [v.partition("|") for v in group]
+            keys, seconds = [p[0] for p in pairs], [p[2] for p in pairs]
+        elif kind in _BROAD:  # each key is its value and its name filter's two strings of initials
+            split = [_split_broad(v) for v in group]
+            keys = [base for base, _ in split]
+            firsts = [f.first if f is not None else None for _, f in split]
+            seconds = [f.last if f is not None else None for _, f in split]
+        else:
+            keys, seconds = group, []
+        if self.dialect == "postgresql":
+            params: dict[str, Any] = {"keys": keys, "limit": _DUP_LIMIT}
+            if kind == "domain_last" or kind in _BROAD:
+                params["lasts"] = seconds
+            if kind in _BROAD:
+                params["firsts"] = firsts
+            return _oldest_per_key_lateral(kind, model), params
+        slots = _slots_for(len(group))
+        params = _slot_params(keys, slots, limit=_DUP_LIMIT)
+        for slot in range(slots):
+            if kind == "domain_last":
+                params[f"l{slot}"] = seconds[slot] if slot < len(group) else None
+            elif kind in _BROAD:
+                params[f"f{slot}"] = firsts[slot] if slot < len(group) else None
+                params[f"g{slot}"] = seconds[slot] if slot < len(group) else None
+        return _oldest_per_key(kind, model, slots), params
 
     def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
                     phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
@@ -720,18 +779,28 @@ class Batch:
 
     def _remember(self, person: Lead | Contact) -> None:
         """A person this batch holds is a candidate for the rows after it, under the stored values the
-        per-row search compares (phone, lower(last name), domain)."""
+        per-row search compares (phone, lower(last name), domain), in the broad keys whose name filter
+        admits its stored initials."""
         entity = person.__entity__
         row = self._dup_row(person)
         self.dup_rows[(entity, person.id)] = (person.created_at or self.now, entity, person.id, row)
         domain = person.domain if isinstance(person, Lead) else None
         last = self._sql_lower(person.last_name)
+        initials = (name_initial(person.first_name), name_initial(person.last_name))
         for kind, value in (("email", person.email), ("phone", person.phone), ("last_name", last),
                             ("domain", domain), ("domain_last", f"{domain}|{last}" if domain and last else None)):
-            refs = self.dup_keys.get((kind, entity, value or ""))
-            if value and refs is not None and (entity, person.id) not in refs:
-                refs.append((entity, person.id))
-                self.dup_oldest.pop((kind, entity, value), None)
+            if not value:
+                continue
+            if kind in _BROAD:
+                full = [v for v, filt in self.dup_broad.get((kind, entity, value), ())
+                        if filt is None or filt.admits(*initials)]
+            else:
+                full = [value]
+            for v in full:
+                refs = self.dup_keys.get((kind, entity, v))
+                if refs is not None and (entity, person.id) not in refs:
+                    refs.append((entity, person.id))
+                    self.dup_oldest.pop((kind, entity, v), None)
 
     def _sql_lower(self, text_: str | None) -> str | None:
         """lower() as the store computes it: SQLite folds ASCII letters only."""
@@ -755,15 +824,21 @@ class Batch:
         if rules is None:
             return {"step": "duplicates", "candidates": [], "duplicate_of": None, "why": "no duplicate rules"}
         me = self._dup_row(lead)
-        keys = candidate_keys(me)
-        last_names = {lead.last_name.lower(), keys.get("last_name_folded", "")} if lead.last_name else set()
+        wanted = self._keys_of(me, lead.last_name)
+        missing: dict[tuple[str, str], set[str]] = {}
+        for kind, entity, value in wanted:  # a key the chunk's read did not ask for (a person's stored names)
+            if (kind, entity, value) not in self.dup_keys:
+                missing.setdefault((kind, entity), set()).add(value)
+        if missing:
+            self._read_keys(missing)
         seen: set[tuple[str, str]] = set()
         candidates: list[PersonRow] = []
 
-        def take(wanted: Iterable[tuple[str, str, str]]) -> None:
+        def take(keys: list[tuple[str, str, str]]) -> None:
             """The oldest 200 of the keys' people but this lead, as the per-row search's query per key. A key's
             oldest 201 hold its oldest 200 without this lead, so only those are merged and sorted."""
-            keys = list(wanted)
+            if not keys:
+                return
             if len(keys) == 1:  # one key's oldest are sorted already (a last name, a domain: the long lists)
                 rows = [self.dup_rows[r] for r in self._oldest(keys[0]) if r[1] != lead.id][:_DUP_LIMIT]
             else:
@@ -774,18 +849,11 @@ class Batch:
                     seen.add((entity, id_))
                     candidates.append(row)
 
-        for entity in ("lead", "contact"):
-            exact: list[tuple[str, str, str]] = []
-            if "email" in keys:
-                exact.append(("email", entity, keys["email"]))
-            if "phone" in keys:
-                exact.append(("phone", entity, keys["phone"]))
-            if "domain" in keys and last_names and entity == "lead":
-                exact += [("domain_last", "lead", f"{keys['domain']}|{name}") for name in last_names]
-            take(exact)
-            take([("last_name", entity, name) for name in last_names])
-            if "domain" in keys and entity == "lead":
-                take([("domain", "lead", keys["domain"])])
+        for entity in ("lead", "contact"):  # as the per-row search: the exact keys, the last names, the domain
+            mine = [k for k in wanted if k[1] == entity]
+            take([k for k in mine if k[0] in ("email", "phone", "domain_last")])
+            take([k for k in mine if k[0] == "last_name"])
+            take([k for k in mine if k[0] == "domain"])
         found = find_duplicates(me, candidates, rules)
         best = duplicate_of(found, rules)
         return {

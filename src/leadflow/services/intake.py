@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, String, and_, func, literal, or_, select
 
 from leadflow.domain import lifecycle
 from leadflow.domain.matching import AccountIndex, Decision, LeadRow, Match
@@ -49,6 +49,7 @@ from leadflow.store.models import (
     Subscription,
     User,
 )
+from leadflow.store.names import name_filter_clause
 from leadflow.store.uow import UnitOfWork
 
 Person = Lead | Contact
@@ -711,7 +712,7 @@ def _person_rules_key(extra: Any, aliases: Any) -> int:
 
 def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normalised, data: LeadIn) -> dict[str, Any]:
     """M1: other leads and contacts that look like this person, with score and evidence."""
-    from leadflow.domain.duplicates import candidate_keys, duplicate_of, find_duplicates, person_row
+    from leadflow.domain.duplicates import candidate_keys, duplicate_of, find_duplicates, name_filter, person_row
 
     rules = pb.duplicates
     if rules is None:
@@ -755,6 +756,7 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
 
     me = row_of(person, person.__entity__)
     keys = candidate_keys(me)
+    filt = name_filter(me, rules)
     candidates = []
     seen: set[tuple[str, str]] = set()
     last_names = {person.last_name.lower(), keys.get("last_name_folded", "")} if person.last_name else set()
@@ -774,15 +776,19 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
             exact.append(model.phone == keys["phone"])
         if "domain" in keys and last_names and model is Lead:
             exact.append(and_(Lead.domain == keys["domain"], func.lower(Lead.last_name).in_(last_names)))
-        groups = [exact, [func.lower(model.last_name).in_(last_names)] if last_names else []]
+        # the broad keys (a last name, a domain) through this person's name filter: only the namesakes and
+        # colleagues whose names could agree, so the others never fill the 200
+        broad = [] if filt is None else [
+            name_filter_clause(model, literal(filt.first, String), literal(filt.last, String))]
+        groups = [(exact, []), ([func.lower(model.last_name).in_(last_names)] if last_names else [], broad)]
         if "domain" in keys and model is Lead:
-            groups.append([Lead.domain == keys["domain"]])
-        for group in groups:
+            groups.append(([Lead.domain == keys["domain"]], broad))
+        for group, also in groups:
             if not group:
                 continue
             stmt = (
                 select(*columns)
-                .where(or_(*group), model.id != person.id, model.merged_into_id.is_(None))
+                .where(or_(*group), *also, model.id != person.id, model.merged_into_id.is_(None))
                 .order_by(model.created_at, model.id)
                 .limit(200)
             )

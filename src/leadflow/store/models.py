@@ -178,6 +178,11 @@ class PersonFields:
 
     first_name: Mapped[str | None] = mapped_column(String(120))
     last_name: Mapped[str | None] = mapped_column(String(120))
+    # The first letter of each name, folded (`domain.duplicates.name_initial`): the duplicate search reads
+    # a common last name or a big company's domain through them (M1). Set by the unit of work whenever a
+    # name is written; not history (derived).
+    first_initial: Mapped[str | None] = mapped_column(String(8))
+    last_initial: Mapped[str | None] = mapped_column(String(8))
     email: Mapped[str | None] = mapped_column(String(320))  # indexed below, with created_at (I7, M1)
     phone: Mapped[str | None] = mapped_column(String(40))  # a duplicate key (M1), indexed as email
     title: Mapped[str | None] = mapped_column(String(200))
@@ -232,7 +237,7 @@ class Lead(PersonFields, Tracked, Base):
     """A person not yet converted (D4)."""
 
     __tablename__ = "leads"
-    __history_exclude__ = Tracked.__history_exclude__ | {"company_key"}
+    __history_exclude__ = Tracked.__history_exclude__ | {"company_key", "first_initial", "last_initial"}
     __entity__ = "lead"
     __id_prefix__ = "ld"
 
@@ -268,6 +273,7 @@ class Contact(PersonFields, Tracked, Base):
     """A person on an account (D4)."""
 
     __tablename__ = "contacts"
+    __history_exclude__ = Tracked.__history_exclude__ | {"first_initial", "last_initial"}
     __entity__ = "contact"
     __id_prefix__ = "ct"
 
@@ -706,9 +712,13 @@ TRACKED: tuple[type[Tracked], ...] = (User, Account, Lead, Contact, Opportunity)
 # The duplicate search (M1) reads each key's oldest 200 people (by created_at, id): the last name whatever
 # its case, the domain, and the domain with the last name. Ordered indexes, so that a common last name or a
 # big company costs 200 index entries, not a scan and a sort of every namesake or colleague.
-Index("ix_leads_last_name_created", func.lower(Lead.last_name), Lead.created_at, Lead.id)
-Index("ix_contacts_last_name_created", func.lower(Contact.last_name), Contact.created_at, Contact.id)
-Index("ix_leads_domain_created", Lead.domain, Lead.created_at, Lead.id)
+# The broad keys (last name, domain) are read through the person's name filter (`name_filter`): the initials
+# follow in the index, so the filter is checked on its entries, in the key's order.
+Index("ix_leads_last_name_initials", func.lower(Lead.last_name), Lead.created_at, Lead.id, Lead.first_initial,
+      Lead.last_initial)
+Index("ix_contacts_last_name_initials", func.lower(Contact.last_name), Contact.created_at, Contact.id,
+      Contact.first_initial, Contact.last_initial)
+Index("ix_leads_domain_initials", Lead.domain, Lead.created_at, Lead.id, Lead.first_initial, Lead.last_initial)
 Index("ix_leads_domain_last_name", Lead.domain, func.lower(Lead.last_name))
 # The email and the phone, too: one key's people in (created_at, id) order straight from the index, where an
 # index on the key alone costs a sort per key (the batch asks for 50 keys in one statement, 3 ms on SQLite).

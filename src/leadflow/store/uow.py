@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from leadflow.domain.duplicates import name_initial
 from leadflow.domain.normalise import normalise_company
 from leadflow.domain.records import Actor
 from leadflow.errors import InitialSourceLocked, NotFound, UnrecordedChange
-from leadflow.store.models import Account, AccountChange, FieldHistory, Lead, OutboxEvent, Tracked, new_id
+from leadflow.store.models import Account, AccountChange, Contact, FieldHistory, Lead, OutboxEvent, Tracked, new_id
 
 T = TypeVar("T")
 CREATED = "(created)"
@@ -353,6 +354,18 @@ def company_key(company: str | None) -> str | None:
 @event.listens_for(Lead.company, "set")
 def _keep_company_key(target: Lead, value: str | None, old: Any, initiator: Any) -> None:
     target.company_key = company_key(value)
+
+
+@event.listens_for(Lead.first_name, "set")
+@event.listens_for(Contact.first_name, "set")
+def _keep_first_initial(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
+    target.first_initial = name_initial(value)
+
+
+@event.listens_for(Lead.last_name, "set")
+@event.listens_for(Contact.last_name, "set")
+def _keep_last_initial(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
+    target.last_initial = name_initial(value)
 
 
 def replay(rows: list[FieldHistory]) -> dict[str, Any]:
