@@ -231,3 +231,65 @@ def test_R3_batch_reads_same_company_leads_for_many_keys_as_it_reads_them_one_ke
         for key, entries in many.same_company.items():
             assert entries == one_at_a_time._stored_same_company(key, statuses), key
         assert sum(1 for e in many.same_company.values() if e) >= 5  # companies with leads R3 counts
+
+
+def _crowded(store: Store, now: dt.datetime) -> dict[str, str]:
+    """230 older namesakes and colleagues whose first names can never agree, then the real duplicates."""
+    from builders import a_lead, save
+
+    crowd = [a_lead(first_name=f"{first}{i}", last_name="Smith", email=f"{first.lower()}{i}.smith@gmail.com",
+                    company=f"Other {i}") for i, first in enumerate(["Peter", "Robert", "Ulla"] * 77)]
+    crowd += [a_lead(first_name=f"Peter{i}", last_name=f"Brown{i}", email=f"peter{i}@initech.com",
+                     company="Initech", domain="initech.com") for i in range(230)]
+    by_name = a_lead(first_name="John", last_name="Smith", email="john.smith@gmail.com", company="Acme Corp")
+    swapped = a_lead(first_name="Jane", last_name="Doe", email="jane.doe@initech.com", company="Initech",
+                     domain="initech.com")
+    with store.uow() as uow:
+        save(uow, now - dt.timedelta(days=2), *crowd)
+    with store.uow() as uow:
+        save(uow, now - dt.timedelta(days=1), by_name, swapped)
+    return {"by_name": by_name.id, "swapped": swapped.id}
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "per_row"])
+def test_M1_namesakes_and_colleagues_with_other_first_names_never_crowd_out_a_duplicate(
+    store: Store, playbook: Playbook, tmp_path: Path, batched: bool
+) -> None:
+    """A common last name's and a big company's oldest 200 are read through the person's name filter: 231
+    older Smiths and 230 older colleagues at initech.com whose first names can never agree are left out, so
+    the John Smith created after them (found by last name only: free mail) and Jane Doe (same domain, names
+    swapped) are this list's duplicates, in the batch and in the per-row intake alike."""
+    now = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+    ids = _crowded(store, now)
+    path = tmp_path / "crowded.csv"
+    path.write_text("First Name,Last Name,Email Address,Company Name\n"
+                    "John,Smith,jsmith1977@yahoo.com,Acme Corp\n"
+                    "Doe,Jane,doe.j@initech.com,Initech\n", encoding="utf-8")
+    report = import_leads(store, playbook, path, channel="event_scan", actor=OPS, now=now, batched=batched)
+    assert report.created == 2
+    with store.engine.connect() as conn:
+        found = {r.email: r.duplicate_candidates for r in conn.execute(
+            select(Lead.email, Lead.duplicate_candidates).where(Lead.created_at == now))}
+    assert [c["id"] for c in found["jsmith1977@yahoo.com"]] == [ids["by_name"]]
+    assert found["jsmith1977@yahoo.com"][0]["rule"] == "similar-name-company"
+    assert [c["id"] for c in found["doe.j@initech.com"]] == [ids["swapped"]]
+    assert "swapped" in " ".join(found["doe.j@initech.com"][0]["evidence"])
+
+
+def test_M1_initials_are_kept_with_the_names(store: Store, now: dt.datetime) -> None:
+    """The stored initials the broad keys are read through follow every write of a name."""
+    from builders import a_lead, save
+
+    lead = a_lead(first_name="Élodie", last_name="O'Brien")
+    with store.uow() as uow:
+        save(uow, now, lead)
+    with store.uow() as uow:
+        stored = uow.session.get(Lead, lead.id)
+        assert stored is not None and (stored.first_initial, stored.last_initial) == ("e", "o")
+        with uow.changing(actor=OPS, now=now, why="test"):
+            stored.first_name = None
+            stored.last_name = "  Zoë"
+        uow.commit()
+    with store.engine.connect() as conn:
+        assert conn.execute(select(Lead.first_initial, Lead.last_initial).where(Lead.id == lead.id)).one() == \
+            (None, "z")

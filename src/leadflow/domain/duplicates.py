@@ -185,7 +185,8 @@ _NAME_RULES = frozenset({"same_email", "same_domain_last_name", "same_phone_last
 
 def name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
     """What a candidate's names must start with for any rule but the same email to hold, or None when any
-    candidate may (this person has no first name, or a rule is of a kind this does not know).
+    candidate may (this person has no first name, a rule is of a kind this does not know, or the rules take
+    any first name for a typing slip: a first-name minimum similarity of 0).
 
     Every name rule goes through `_names`, which needs first names that `_agreement` does not call two
     names in one of its readings: as written (this first name against theirs), or, with all four names
@@ -199,6 +200,8 @@ def name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
     company's other colleagues and a common last name's other namesakes from crowding the oldest 200
     the search reads."""
     if any(rule.kind not in _NAME_RULES for rule in rules.rules):
+        return None
+    if rules.first_name.min_similarity <= 0.0:  # a slip of 0 similarity is a slip: any two first names agree
         return None
     first = tuple(fold_text(row.first_name or "").split())
     if not first:
