@@ -142,7 +142,8 @@ def candidate_keys(row: PersonRow) -> dict[str, str]:
 
     `email` (same address), `domain` (same registrable domain; free mail never appears),
     `last_name_folded` (the same `fold_name` of the last name; compare it against the stored last
-    name folded the same way), and `phone` (E.164).
+    name folded the same way), and `phone` (E.164). The domain and the last name are broad keys (a big
+    company, a common name): read them through `name_filter`, on the stored initials.
     """
     keys: dict[str, str] = {}
     if row.email:
