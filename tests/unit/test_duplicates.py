@@ -551,3 +551,13 @@ def test_M1_the_nickname_table_is_symmetric_as_the_name_filter_assumes() -> None
     for name in set(namer.nickname_lookup) | set(namer.canonical_lookup):
         for nick in namer.nicknames_of(name):
             assert name in namer.canonicals_of(nick), (name, nick)
+
+
+@settings(max_examples=300, deadline=None)
+@given(people(), st.lists(people(), max_size=6), st.sampled_from(sorted(VARIANTS)))
+def test_M1_find_duplicates_finds_what_score_pair_scores(new: PersonRow, others: list[PersonRow], which: str) -> None:
+    """The search's loop (the quick test inlined) keeps exactly the candidates `score_pair` scores."""
+    rules = VARIANTS[which]
+    expected = [c for o in others if (c := score_pair(new, o, rules)) is not None]
+    got = find_duplicates(new, others, rules)
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
