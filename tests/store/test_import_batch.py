@@ -146,9 +146,20 @@ def generated(tmp_path: Path) -> tuple[Any, list[dict[str, Any]], Path]:
     return bench, bench.account_rows(companies), path
 
 
+@pytest.mark.parametrize("limits", [None, (2, 5)], ids=["limits-as-shipped", "tiny-limits"])
 def test_I3_batch_import_writes_what_the_per_row_intake_writes(
-    store: Store, playbook: Playbook, tmp_path: Path, generated: tuple[Any, list[dict[str, Any]], Path]
+    store: Store, playbook: Playbook, tmp_path: Path, generated: tuple[Any, list[dict[str, Any]], Path],
+    limits: tuple[int, int] | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also with tiny key limits (2 people per duplicate key, 5 per shared read of a broad value), so that
+    every key is full, and the batch's shared reads are cut short and fall back to each filter's own read."""
+    if limits is not None:
+        from leadflow.services import batch_intake
+        from leadflow.services import intake as per_row
+
+        monkeypatch.setattr(per_row, "DUPLICATE_LIMIT", limits[0])
+        monkeypatch.setattr(batch_intake, "_DUP_LIMIT", limits[0])
+        monkeypatch.setattr(batch_intake, "_SHARED_LIMIT", limits[1])
     bench, accounts, path = generated
     now = bench.NOW
     per_row_store = _fresh(store, tmp_path, "per_row")

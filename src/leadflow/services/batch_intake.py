@@ -83,7 +83,8 @@ from leadflow.store.uow import (
 
 # Channel handlings the batch never takes: their rows go through the per-row intake (imports, group commit).
 PER_ROW_HANDLINGS = frozenset({"forward", "subscription", "usage_ping", "purchase"})
-_DUP_LIMIT = 200  # as the per-row duplicate search: each key's oldest 200 candidates
+_DUP_LIMIT = single.DUPLICATE_LIMIT  # as the per-row duplicate search: each key's oldest 200 candidates
+_SHARED_LIMIT = 1000  # a broad value's read for several name filters at once (`Batch._read_shared`)
 
 
 _KEYS_PER_QUERY = 50  # keys of one kind per statement at most
@@ -110,6 +111,8 @@ def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, initials: 
                model.country, (model.company if model is Lead else Contact.email.label("company"))]
     if model is Lead:
         columns += [Lead.website, Lead.domain]
+    if initials is not None:
+        columns += [model.first_initial, model.last_initial]
     key_column = {"email": model.email, "phone": model.phone, "domain": Lead.domain,
                   "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
     where = [key_column == key]
@@ -715,22 +718,72 @@ class Batch:
                 if kind in _BROAD:
                     base, filt = _split_broad(v)
                     self.dup_broad.setdefault((kind, entity, base), []).append((v, filt))
+            if kind in _BROAD:
+                todo = self._read_shared(kind, entity, model, todo)
             for start in range(0, len(todo), self.keys_per_query):
                 group = todo[start:start + self.keys_per_query]
                 for r in session.execute(*self._key_statement(kind, model, group)):
-                    if (entity, r.id) not in self.dup_rows:
-                        site = (r.website or r.domain) if model is Lead else None
-                        company = r.company if model is Lead else None
-                        self.dup_rows[(entity, r.id)] = (
-                            r.created_at, entity, r.id,
-                            self._person_row(entity, r.id, r.first_name, r.last_name, company, r.phone, site,
-                                             r.country, r.email))
+                    self._keep_row(entity, model, r)
                     refs = self.dup_keys.get((kind, entity, group[r.slot]))
                     if refs is not None:
                         refs.append((entity, r.id))
 
-    def _key_statement(self, kind: str, model: Any, group: list[str]) -> tuple[Any, dict[str, Any]]:
-        """The statement reading `group`'s keys of a kind, and its bound values."""
+    def _keep_row(self, entity: str, model: Any, r: Any) -> None:
+        if (entity, r.id) not in self.dup_rows:
+            site = (r.website or r.domain) if model is Lead else None
+            company = r.company if model is Lead else None
+            self.dup_rows[(entity, r.id)] = (
+                r.created_at, entity, r.id,
+                self._person_row(entity, r.id, r.first_name, r.last_name, company, r.phone, site, r.country,
+                                 r.email))
+
+    def _read_shared(self, kind: str, entity: str, model: Any, todo: list[str]) -> list[str]:
+        """Read a broad value that several of the chunk's people ask for, each through their own name filter,
+        once: its oldest `_SHARED_LIMIT` people through the union of the filters, from which each filter takes
+        its first 200 in (created_at, id) order. That is each filter's own read whenever the union's read is
+        complete (fewer rows than the limit) or the filter found its 200 in it; the filters it is not for
+        (a rare initial at a big company) are returned, to be read on their own. A big company's colleagues
+        are read once a chunk, not once for each of its people's filters."""
+        by_base: dict[str, list[tuple[str, NameFilter | None]]] = {}
+        for v in todo:
+            base, filt = _split_broad(v)
+            by_base.setdefault(base, []).append((v, filt))
+        unions: dict[str, list[tuple[str, NameFilter | None]]] = {}
+        rest: list[str] = []
+        for base, items in by_base.items():
+            if len(items) == 1:
+                rest.append(items[0][0])
+                continue
+            filters = [f for _, f in items]
+            union = None if any(f is None for f in filters) else NameFilter(
+                first="".join(sorted({c for f in filters if f is not None for c in f.first})),
+                last="".join(sorted({c for f in filters if f is not None for c in f.last})))
+            unions[_broad_value(base, union)] = items
+        if not unions:
+            return todo
+        values = sorted(unions)
+        for start in range(0, len(values), self.keys_per_query):
+            group = values[start:start + self.keys_per_query]
+            by_slot: dict[int, list[Any]] = {}
+            for r in self.uow.session.execute(*self._key_statement(kind, model, group, limit=_SHARED_LIMIT)):
+                self._keep_row(entity, model, r)
+                by_slot.setdefault(r.slot, []).append(r)
+            for slot, value in enumerate(group):
+                rows = sorted(by_slot.get(slot, ()), key=lambda r: (_utc(r.created_at), r.id))
+                complete = len(rows) < _SHARED_LIMIT
+                for v, filt in unions[value]:
+                    ids = [r.id for r in rows if filt is None or filt.admits(r.first_initial, r.last_initial)]
+                    if complete or len(ids) >= _DUP_LIMIT:
+                        self.dup_keys[(kind, entity, v)].extend((entity, i) for i in ids[:_DUP_LIMIT])
+                    else:
+                        rest.append(v)
+        return sorted(rest)
+
+    def _key_statement(self, kind: str, model: Any, group: list[str],
+                       limit: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """The statement reading `group`'s keys of a kind (each key's oldest `limit`, `_DUP_LIMIT` unless
+        given), and its bound values."""
+        limit = _DUP_LIMIT if limit is None else limit
         if kind == "domain_last":  # each key is "domain|last name": two bound values
             pairs = [v.partition("|") for v in group]
             keys, seconds = [p[0] for p in pairs], [p[2] for p in pairs]
@@ -742,14 +795,14 @@ class Batch:
         else:
             keys, seconds = group, []
         if self.dialect == "postgresql":
-            params: dict[str, Any] = {"keys": keys, "limit": _DUP_LIMIT}
+            params: dict[str, Any] = {"keys": keys, "limit": limit}
             if kind == "domain_last" or kind in _BROAD:
                 params["lasts"] = seconds
             if kind in _BROAD:
                 params["firsts"] = firsts
             return _oldest_per_key_lateral(kind, model), params
         slots = _slots_for(len(group))
-        params = _slot_params(keys, slots, limit=_DUP_LIMIT)
+        params = _slot_params(keys, slots, limit=limit)
         for slot in range(slots):
             if kind == "domain_last":
                 params[f"l{slot}"] = seconds[slot] if slot < len(group) else None

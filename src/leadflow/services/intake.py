@@ -710,6 +710,10 @@ def _person_rules_key(extra: Any, aliases: Any) -> int:
     return found
 
 
+DUPLICATE_LIMIT = 200
+"""People read per duplicate key (M1): each key's oldest, by (created_at, id); the batch reads the same."""
+
+
 def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normalised, data: LeadIn) -> dict[str, Any]:
     """M1: other leads and contacts that look like this person, with score and evidence."""
     from leadflow.domain.duplicates import candidate_keys, duplicate_of, find_duplicates, name_filter, person_row
@@ -790,7 +794,7 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
                 select(*columns)
                 .where(or_(*group), *also, model.id != person.id, model.merged_into_id.is_(None))
                 .order_by(model.created_at, model.id)
-                .limit(200)
+                .limit(DUPLICATE_LIMIT)
             )
             for other in uow.session.execute(stmt):
                 if (entity, other.id) not in seen:
