@@ -176,8 +176,10 @@ class NameFilter:
     last: str
 
     def admits(self, first_initial: str | None, last_initial: str | None) -> bool:
-        return first_initial is None or first_initial in self.first or (
-            last_initial is not None and last_initial in self.last
+        return (
+            first_initial is None
+            or first_initial in self.first
+            or (last_initial is not None and last_initial in self.last)
         )
 
 
@@ -211,8 +213,9 @@ def name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
     mine = _initials_of(first[0], _playbook_nicknames(rules))
     if not last:
         return NameFilter(first=mine, last="")
-    return NameFilter(first="".join(sorted(set(mine) | set(_initials_of(last[0], _playbook_nicknames(rules))))),
-                      last=mine)
+    return NameFilter(
+        first="".join(sorted(set(mine) | set(_initials_of(last[0], _playbook_nicknames(rules))))), last=mine
+    )
 
 
 @lru_cache(maxsize=65536)
