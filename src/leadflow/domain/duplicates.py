@@ -206,26 +206,29 @@ def name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
         return None
     if rules.first_name.min_similarity <= 0.0:  # a slip of 0 similarity is a slip: any two first names agree
         return None
-    first = tuple(fold_text(row.first_name or "").split())
-    if not first:
+    parsed = _parse(row)
+    if not parsed.first:
         return None
-    last = tuple(fold_text(row.last_name or "").split())
-    mine = _initials_of(first[0], _playbook_nicknames(rules))
-    if not last:
+    pairs = _playbook_nicknames(rules)
+    mine = _initials_of(parsed.first[0], pairs)
+    if not parsed.last:
         return NameFilter(first=mine, last="")
-    return NameFilter(
-        first="".join(sorted(set(mine) | set(_initials_of(last[0], _playbook_nicknames(rules))))), last=mine
-    )
+    return NameFilter(first="".join(sorted(set(mine) | set(_initials_of(parsed.last[0], pairs)))), last=mine)
 
 
 @lru_cache(maxsize=65536)
-def _initials_of(word: str, pairs: frozenset[tuple[str, str]]) -> str:
-    """The initials a first name `word` agrees with (`_agreement`): its own and those of the names it is a
-    nickname of or has as nicknames, sorted."""
+def _related_names(word: str, pairs: frozenset[tuple[str, str]]) -> frozenset[str]:
+    """A folded first name with the names it is a nickname of, its nicknames (the `nicknames` table) and
+    its partners in the playbook's pairs ("bill": william, will, ...)."""
     namer = _nick_namer()
     related = {word, *namer.nicknames_of(word), *namer.canonicals_of(word)}
     related |= {b for a, b in pairs if a == word}
-    return "".join(sorted({r[0] for r in related if r}))
+    return frozenset(r for r in related if r)
+
+
+def _initials_of(word: str, pairs: frozenset[tuple[str, str]]) -> str:
+    """The initials a first name `word` agrees with (`_agreement`): those of its related names, sorted."""
+    return "".join(sorted({r[0] for r in _related_names(word, pairs)}))
 
 
 # --------------------------------------------------------------------------- parsed forms
@@ -711,13 +714,7 @@ class PersonIndex:
 
     def _related(self, first: tuple[str, ...]) -> set[str]:
         """A first name with its nicknames and the names it is a nickname of ("Bill": William, Will, ...)."""
-        if not first:
-            return set()
-        name = first[0]
-        namer = _nick_namer()
-        related = {name} | namer.nicknames_of(name) | namer.canonicals_of(name)
-        related |= {b for a, b in _playbook_nicknames(self.rules) if a == name}
-        return {r for r in related if r}
+        return set(_related_names(first[0], _playbook_nicknames(self.rules))) if first else set()
 
     def _initials(self, first: tuple[str, ...]) -> set[str]:
         """The first letters under which a first name is filed: its own and its nicknames'."""

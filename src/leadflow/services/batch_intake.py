@@ -38,7 +38,6 @@ from leadflow.domain.duplicates import (
     duplicate_of,
     find_duplicates,
     name_filter,
-    name_initial,
     person_row,
 )
 from leadflow.domain.matching import LeadRow, Match
@@ -687,7 +686,8 @@ class Batch:
         """The duplicate keys the per-row search reads for `me` (kind, entity, value), broad ones with its
         name filter; `last_name` as stored (its lower case is the last-name key, beside the folded form)."""
         keys = candidate_keys(me)
-        filt = self._name_filter(me)
+        rules = self.pb.duplicates
+        filt = name_filter(me, rules) if rules is not None else None
         last_names = {last_name.lower(), keys.get("last_name_folded", "")} - {""} if last_name else set()
         out: list[tuple[str, str, str]] = []
         for entity in ("lead", "contact"):
@@ -701,10 +701,6 @@ class Batch:
             if "domain" in keys and entity == "lead":
                 out.append(("domain", "lead", _broad_value(keys["domain"], filt)))
         return out
-
-    def _name_filter(self, me: PersonRow) -> NameFilter | None:
-        rules = self.pb.duplicates
-        return name_filter(me, rules) if rules is not None else None
 
     def _read_keys(self, wanted: dict[tuple[str, str], set[str]]) -> None:
         """Read the keys not read yet: each key's oldest `_DUP_LIMIT` live people, a few keys per statement."""
@@ -839,7 +835,7 @@ class Batch:
         self.dup_rows[(entity, person.id)] = (person.created_at or self.now, entity, person.id, row)
         domain = person.domain if isinstance(person, Lead) else None
         last = self._sql_lower(person.last_name)
-        initials = (name_initial(person.first_name), name_initial(person.last_name))
+        initials = (person.first_initial, person.last_initial)  # kept with the names by the unit of work
         for kind, value in (("email", person.email), ("phone", person.phone), ("last_name", last),
                             ("domain", domain), ("domain_last", f"{domain}|{last}" if domain and last else None)):
             if not value:
