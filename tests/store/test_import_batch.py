@@ -304,3 +304,88 @@ def test_M1_initials_are_kept_with_the_names(store: Store, now: dt.datetime) -> 
     with store.engine.connect() as conn:
         assert conn.execute(select(Lead.first_initial, Lead.last_initial).where(Lead.id == lead.id)).one() == \
             (None, "z")
+
+
+def test_M1_address_and_number_keys_are_kept_with_the_values(store: Store, now: dt.datetime) -> None:
+    """The stored keys a search reads instead of normalising follow every write of the address, the number
+    and the country; a number whose country is not loaded loses its key (normalised when read)."""
+    from builders import a_lead, save
+
+    lead = a_lead(email="Jane.Doe@Acme.COM", phone="030 1234567", country="Germany")
+    with store.uow() as uow:
+        save(uow, now, lead)
+    keys = select(Lead.email_key, Lead.phone_key).where(Lead.id == lead.id)
+    with store.engine.connect() as conn:
+        assert conn.execute(keys).one() == ("jane.doe@acme.com", "DE:+49301234567")
+    with store.uow() as uow:
+        stored = uow.session.get(Lead, lead.id)
+        assert stored is not None
+        with uow.changing(actor=OPS, now=now, why="test"):
+            stored.country = "United States"  # 030 1234567 is no US number
+            stored.email = "not an address"
+        uow.commit()
+    with store.engine.connect() as conn:
+        assert conn.execute(keys).one() == ("", "US:")
+    with store.uow() as uow:
+        stored = uow.session.get(Lead, lead.id)
+        assert stored is not None
+        uow.session.expire(stored, ["country"])
+        with uow.changing(actor=OPS, now=now, why="test"):
+            stored.phone = "+49 30 1234567"  # the country is not loaded: no key, rather than a wrong one
+        uow.commit()
+    with store.engine.connect() as conn:
+        assert conn.execute(keys).one() == ("", None)
+    with store.uow() as uow:
+        stored = uow.session.get(Lead, lead.id)
+        assert stored is not None
+        with uow.changing(actor=OPS, now=now, why="test"):
+            stored.country = "DE"
+            stored.email = None
+        uow.commit()
+    with store.engine.connect() as conn:
+        assert conn.execute(keys).one() == (None, "DE:+49301234567")
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "per_row"])
+def test_M1_a_stored_candidate_is_read_by_its_keys_and_one_without_keys_is_normalised(
+    store: Store, playbook: Playbook, tmp_path: Path, batched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process's search does not check a stored candidate's address again (email-validator is asked
+    only about addresses that have no stored key), and a row without keys (written another way) is still
+    found, normalised when read, in the batch and in the per-row intake alike."""
+    from sqlalchemy import update
+
+    import leadflow.domain.normalise as normalise
+    from builders import a_lead, save
+    from leadflow.services import intake as single
+
+    now = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+    keyed = a_lead(first_name="John", last_name="Smith", email="john.smith@initech.com", company="Initech",
+                   domain="initech.com", phone="+1 617 810 6583", country="United States")
+    keyless = a_lead(first_name="Jon", last_name="Smith", email="J.Smith@Initech.com", company="Initech",
+                     domain="initech.com", country="United States")
+    with store.uow() as uow:
+        save(uow, now - dt.timedelta(days=1), keyed, keyless)
+    with store.engine.begin() as conn:
+        conn.execute(update(Lead).where(Lead.id == keyless.id).values(email_key=None, phone_key=None))
+    normalise.normalise_email.cache_clear()  # as a new process starts
+    normalise.normalise_phone.cache_clear()
+    single._PERSON_ROWS.clear()
+    checked: list[str] = []
+    validate = normalise.validate_email
+
+    def counting(text: str, **kwargs: Any) -> Any:
+        checked.append(text)
+        return validate(text, **kwargs)
+
+    monkeypatch.setattr(normalise, "validate_email", counting)
+    path = tmp_path / "smiths.csv"
+    path.write_text("First Name,Last Name,Email Address,Company Name,Phone,Country\n"
+                    "John,Smith,jsmith@initech.com,Initech,(617) 810-6583,USA\n", encoding="utf-8")
+    report = import_leads(store, playbook, path, channel="event_scan", actor=OPS, now=now, batched=batched)
+    assert report.created == 1
+    with store.engine.connect() as conn:
+        found = conn.execute(select(Lead.duplicate_candidates).where(Lead.created_at == now)).scalar_one()
+    assert {c["id"] for c in found} == {keyed.id, keyless.id}
+    assert "john.smith@initech.com" not in checked  # read from its key
+    assert "J.Smith@Initech.com" in checked  # no key: normalised when read

@@ -60,3 +60,33 @@ def test_D1_upgrading_a_populated_database_keeps_every_row(tmp_path_factory: obj
         assert conn.execute(text("SELECT owner_id FROM accounts WHERE id = 'a1'")).scalar() == "u1"
         context = MigrationContext.configure(conn)
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_M1_upgrading_fills_the_address_and_number_keys_of_stored_people(store: Store) -> None:
+    """0015 fills `email_key` and `phone_key` for the leads a database holds, as the unit of work keeps them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from leadflow.store.db import alembic_config
+
+    with store.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE' if store.engine.dialect.name
+                              == "postgresql" else f'DROP TABLE IF EXISTS "{table.name}"'))
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    command.upgrade(alembic_config(store.url), "0014_name_initials")
+    lead = ("INSERT INTO leads (id, last_name, email, phone, country, status, bad_data_reasons, score, score_parts,"
+            " lc_unknown, lc_user, lc_prospect_hierarchy, lc_customer_hierarchy_account, lc_former_customer_account,"
+            " lc_partner_managed, high_priority, opt_out, inactive) VALUES (:id, 'Doe', :email, :phone, :country,"
+            " 'Raw', '[]', 0, '[]', '-', '-', '-', '-', '-', '-', false, false, false)")
+    with store.engine.begin() as conn:
+        conn.execute(text(lead), [
+            {"id": "l1", "email": "Jane@Acme.COM", "phone": "030 1234567", "country": "Germany"},
+            {"id": "l2", "email": "not an address", "phone": None, "country": None},
+            {"id": "l3", "email": None, "phone": "+1 617 810 6583", "country": None},
+        ])
+    store.migrate()
+    with store.engine.connect() as conn:
+        keys = dict((r.id, (r.email_key, r.phone_key)) for r in conn.execute(
+            text("SELECT id, email_key, phone_key FROM leads ORDER BY id")))
+    assert keys == {"l1": ("jane@acme.com", "DE:+49301234567"), "l2": ("", None), "l3": (None, ":+16178106583")}

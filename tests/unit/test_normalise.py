@@ -7,17 +7,23 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadflow.domain.normalise import (
     domain_parts,
     email_domain,
+    email_key,
     is_free_mail,
     normalise_company,
     normalise_country,
     normalise_email,
     normalise_phone,
+    phone_key,
     registrable_domain,
     same_word,
+    stored_email,
+    stored_phone,
     website_domain,
 )
 from leadflow.playbook.load import cached_playbook
@@ -222,3 +228,57 @@ def test_M2_other_words_are_not_typing_slips(typed: str, known: str) -> None:
 def test_I4_an_unknown_top_level_label_is_its_own_public_suffix(written: str, domain: str) -> None:
     """The Public Suffix List's default rule "*": reserved and unlisted TLDs still give a domain."""
     assert website_domain(written) == domain
+
+
+# --------------------------------------------------------------------------- stored keys (M1)
+
+# Addresses as typed, including what email-validator rewrites or refuses: case, accents, a dotless and a
+# dotted capital i, a ligature, full-width letters, a combining dot, quotes, spaces, several @.
+_EMAIL_CHARS = st.sampled_from([*"abcXYZ.+-_'0 @\"", "İ", "ı", "ß", "É", "é", "\u0307", "ﬁ", "Ａ", "K", "ǅ"])
+_EMAILS = st.one_of(
+    st.emails(),
+    st.text(_EMAIL_CHARS, max_size=30),
+    st.builds(lambda local, host: f"{local}@{host}.com", st.text(_EMAIL_CHARS, min_size=1, max_size=12),
+              st.text(_EMAIL_CHARS, min_size=1, max_size=12)),
+    st.none(),
+)
+_COUNTRIES = st.sampled_from([None, "US", "DE", "GB", "FR", "IN", "MX", "NL", "de", ""])
+_PHONES = st.one_of(
+    st.none(),
+    st.text(st.sampled_from([*"0123456789 +-()x."]), max_size=18),
+    st.sampled_from(["030 1234567", "+49 30 1234567", "(617) 810-6583", "+1 617 810 6583", "020 7946 0018",
+                     "+44 20 7946 0018", "1234", "", "  ", "+52 55 2095 4312", "022 7823 5781"]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_EMAILS)
+def test_M1_an_address_is_normalised_once_its_stored_key_reads_as_normalising_it(email: str | None) -> None:
+    """A stored candidate's address is read from its `email_key` instead of being checked again; that is
+    exactly `normalise_email`, and a missing key (a row written another way) normalises it on the spot.
+    The search takes the domain of a normalised address as it is: normalising is idempotent."""
+    assert stored_email(email, email_key(email)) == normalise_email(email)
+    assert stored_email(email, None) == normalise_email(email)
+    normalised = normalise_email(email)
+    if normalised is not None:
+        assert normalise_email(normalised) == normalised
+        assert email_domain(normalised) == normalised.rsplit("@", 1)[1]
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PHONES, _COUNTRIES, _COUNTRIES)
+def test_M1_a_number_is_read_from_its_stored_key_only_in_the_country_it_was_read_in(
+    phone: str | None, stored_in: str | None, read_in: str | None
+) -> None:
+    """The key remembers the country a number was read in: read in another (a playbook alias gives the
+    record another country), the number is normalised again, so the key never changes the answer."""
+    assert stored_phone(phone, read_in, phone_key(phone, stored_in)) == normalise_phone(phone, read_in)
+    assert stored_phone(phone, read_in, None) == normalise_phone(phone, read_in)
+
+
+def test_M1_stored_keys_name_an_invalid_value_apart_from_a_missing_one() -> None:
+    assert (email_key(None), email_key("not an address"), email_key("Jane@Acme.COM")) == \
+        (None, "", "jane@acme.com")
+    assert (phone_key(None, "DE"), phone_key("1234", "DE"), phone_key("030 1234567", "de")) == \
+        (None, "DE:", "DE:+49301234567")
+    assert phone_key("+1 617 810 6583", None) == ":+16178106583"

@@ -28,14 +28,13 @@ from rapidfuzz.distance import JaroWinkler
 
 from leadflow.domain.normalise import (
     NormalisedName,
-    email_domain,
     fold_text,
     is_free_mail,
     normalise_company,
     normalise_country,
-    normalise_email,
-    normalise_phone,
     registrable_domain,
+    stored_email,
+    stored_phone,
     website_domain,
 )
 from leadflow.playbook.schema import DuplicateRuleDef, DuplicatesDef
@@ -109,14 +108,18 @@ def person_row(
     country: str | None = None,
     free_mail_extra: Iterable[str] = (),
     country_aliases: Mapping[str, str] | None = None,
+    email_key: str | None = None,
+    phone_key: str | None = None,
 ) -> PersonRow:
     """A PersonRow from raw fields: email checked and lower-cased, phone in E.164, country as ISO alpha-2,
-    domain from the email (or else the website) unless it is free mail (I5)."""
+    domain from the email (or else the website) unless it is free mail (I5). A stored person's `email_key`
+    and `phone_key` (`normalise.email_key`, `phone_key`) stand for checking its address and number again."""
     extra = tuple(free_mail_extra)
     found_country = normalise_country(country, country_aliases)
     alpha2 = found_country.alpha_2 if found_country else None
-    address = normalise_email(email)
-    mail_domain = registrable_domain(email_domain(address))
+    address = stored_email(email, email_key)
+    # `address` is normalised, and normalising is idempotent (a property test holds it): its domain as is
+    mail_domain = registrable_domain(address.rsplit("@", 1)[1]) if address else None
     if mail_domain is not None and is_free_mail(mail_domain, extra):
         mail_domain = None
     return PersonRow(
@@ -126,7 +129,7 @@ def person_row(
         first_name=_clean(first_name),
         last_name=_clean(last_name),
         company=_clean(company),
-        phone=normalise_phone(phone, alpha2),
+        phone=stored_phone(phone, alpha2, phone_key),
         domain=mail_domain or website_domain(website, extra),
         country=alpha2,
     )

@@ -107,7 +107,8 @@ def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, initials: 
     `key` (for "domain_last" the domain, with the lower-case last name `last`), bound or a column; a broad
     kind's `initials` are its name filter's (first, last) initials, bound or columns."""
     columns = [model.id, model.created_at, model.email, model.first_name, model.last_name, model.phone,
-               model.country, (model.company if model is Lead else Contact.email.label("company"))]
+               model.country, (model.company if model is Lead else Contact.email.label("company")),
+               model.email_key, model.phone_key]
     if model is Lead:
         columns += [Lead.website, Lead.domain]
     if initials is not None:
@@ -731,7 +732,7 @@ class Batch:
             self.dup_rows[(entity, r.id)] = (
                 r.created_at, entity, r.id,
                 self._person_row(entity, r.id, r.first_name, r.last_name, company, r.phone, site, r.country,
-                                 r.email))
+                                 r.email, r.email_key, r.phone_key))
 
     def _read_shared(self, kind: str, entity: str, model: Any, todo: list[str]) -> list[str]:
         """Read a broad value that several of the chunk's people ask for, each through their own name filter,
@@ -808,23 +809,22 @@ class Batch:
         return _oldest_per_key(kind, model, slots), params
 
     def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
-                    phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
-        """A PersonRow, kept for the import (a big company's oldest leads are candidates in every chunk)."""
+                    phone: str | None, site: str | None, country: str | None, email: str | None,
+                    email_key: str | None = None, phone_key: str | None = None) -> PersonRow:
+        """A PersonRow, kept for the import (a big company's oldest leads are candidates in every chunk). A
+        stored person's `email_key` and `phone_key` are what normalising its address and number gives, so
+        the cache holds the row by its raw values alone."""
         key = (entity, id_, first, last, company, phone, site, country, email)
         found = self.row_cache.get(key)
         if found is None:
             if len(self.row_cache) > 200_000:
                 self.row_cache.clear()
-            found = self.row_cache[key] = self._new_person_row(entity, id_, first, last, company, phone, site,
-                                                               country, email)
+            found = self.row_cache[key] = person_row(
+                entity, id_, email=email, first_name=first, last_name=last,  # type: ignore[arg-type]
+                company=company, phone=phone, website=site, country=country,
+                free_mail_extra=self.pb.intake.free_mail_domains_extra, country_aliases=self.pb.countries.aliases,
+                email_key=email_key, phone_key=phone_key)
         return found
-
-    def _new_person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
-                        phone: str | None, site: str | None, country: str | None, email: str | None) -> PersonRow:
-        return person_row(entity, id_, email=email, first_name=first, last_name=last,  # type: ignore[arg-type]
-                          company=company, phone=phone, website=site, country=country,
-                          free_mail_extra=self.pb.intake.free_mail_domains_extra,
-                          country_aliases=self.pb.countries.aliases)
 
     def _remember(self, person: Lead | Contact) -> None:
         """A person this batch holds is a candidate for the rows after it, under the stored values the
@@ -863,7 +863,8 @@ class Batch:
         site = (person.website or person.domain) if isinstance(person, Lead) else None
         company = person.company if isinstance(person, Lead) else None
         return self._person_row(person.__entity__, person.id, person.first_name, person.last_name, company,
-                                person.phone, site, person.country, person.email)
+                                person.phone, site, person.country, person.email, person.email_key,
+                                person.phone_key)
 
     # ---- one row
 

@@ -752,6 +752,8 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
                 country=country,
                 free_mail_extra=extra,
                 country_aliases=aliases,
+                email_key=record.email_key,
+                phone_key=record.phone_key,
             )
             if len(_PERSON_ROWS) >= _PERSON_ROWS_MAX:
                 _PERSON_ROWS.clear()
@@ -770,7 +772,8 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
         # columns the comparison reads are loaded (no ORM objects: a shared switchboard number can bring
         # back hundreds of rows).
         entity = model.__entity__
-        columns = [model.id, model.email, model.first_name, model.last_name, model.phone, model.country]
+        columns = [model.id, model.email, model.first_name, model.last_name, model.phone, model.country,
+                   model.email_key, model.phone_key]
         if model is Lead:
             columns += [Lead.company, Lead.website, Lead.domain]
         exact: list[Any] = []

@@ -46,6 +46,12 @@ NOT_MERGED = frozenset(
         "converted_account_id",
         "converted_opportunity_id",
         "converted_at",
+        # derived by the unit of work from the fields they follow (store/uow.py), never chosen on their own
+        "company_key",
+        "first_initial",
+        "last_initial",
+        "email_key",
+        "phone_key",
     }
 )
 

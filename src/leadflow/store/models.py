@@ -185,6 +185,12 @@ class PersonFields:
     last_initial: Mapped[str | None] = mapped_column(String(8))
     email: Mapped[str | None] = mapped_column(String(320))  # indexed below, with created_at (I7, M1)
     phone: Mapped[str | None] = mapped_column(String(40))  # a duplicate key (M1), indexed as email
+    # The address and the number as the duplicate search compares them (`domain.normalise.email_key`,
+    # `phone_key`: normalised, with the country the number was read in), so a stored candidate is not
+    # checked again by email-validator and phonenumbers each time a search reads it (M1). Set by the unit
+    # of work whenever the address, the number or the country is written; not history (derived).
+    email_key: Mapped[str | None] = mapped_column(String(320))
+    phone_key: Mapped[str | None] = mapped_column(String(48))
     title: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(80))
     state: Mapped[str | None] = mapped_column(String(80))
@@ -237,7 +243,8 @@ class Lead(PersonFields, Tracked, Base):
     """A person not yet converted (D4)."""
 
     __tablename__ = "leads"
-    __history_exclude__ = Tracked.__history_exclude__ | {"company_key", "first_initial", "last_initial"}
+    __history_exclude__ = Tracked.__history_exclude__ | {"company_key", "first_initial", "last_initial", "email_key",
+                                                         "phone_key"}
     __entity__ = "lead"
     __id_prefix__ = "ld"
 
@@ -273,7 +280,7 @@ class Contact(PersonFields, Tracked, Base):
     """A person on an account (D4)."""
 
     __tablename__ = "contacts"
-    __history_exclude__ = Tracked.__history_exclude__ | {"first_initial", "last_initial"}
+    __history_exclude__ = Tracked.__history_exclude__ | {"first_initial", "last_initial", "email_key", "phone_key"}
     __entity__ = "contact"
     __id_prefix__ = "ct"
 

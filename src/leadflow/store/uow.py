@@ -22,7 +22,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadflow.domain.duplicates import name_initial
-from leadflow.domain.normalise import normalise_company
+from leadflow.domain.normalise import email_key, normalise_company, normalise_country, phone_key
 from leadflow.domain.records import Actor
 from leadflow.errors import InitialSourceLocked, NotFound, UnrecordedChange
 from leadflow.store.models import Account, AccountChange, Contact, FieldHistory, Lead, OutboxEvent, Tracked, new_id
@@ -366,6 +366,39 @@ def _keep_first_initial(target: Lead | Contact, value: str | None, old: Any, ini
 @event.listens_for(Contact.last_name, "set")
 def _keep_last_initial(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
     target.last_initial = name_initial(value)
+
+
+@event.listens_for(Lead.email, "set")
+@event.listens_for(Contact.email, "set")
+def _keep_email_key(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
+    target.email_key = email_key(value)
+
+
+def _loaded(target: Lead | Contact, name: str) -> tuple[bool, Any]:
+    """A person's value of `name` without loading it: (False, None) when a stored person's is not loaded."""
+    values = target.__dict__
+    if name in values:
+        return True, values[name]
+    return target._sa_instance_state.key is None, None  # a new person's unset value is None
+
+
+def _phone_key_of(phone: str | None, country: str | None) -> str | None:
+    found = normalise_country(country)
+    return phone_key(phone, found.alpha_2 if found else None)
+
+
+@event.listens_for(Lead.phone, "set")
+@event.listens_for(Contact.phone, "set")
+def _keep_phone_key(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
+    known, country = _loaded(target, "country")
+    target.phone_key = _phone_key_of(value, country) if known else None  # None: normalised when read
+
+
+@event.listens_for(Lead.country, "set")
+@event.listens_for(Contact.country, "set")
+def _keep_phone_key_of_country(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
+    known, phone = _loaded(target, "phone")
+    target.phone_key = _phone_key_of(phone, value) if known else None
 
 
 def replay(rows: list[FieldHistory]) -> dict[str, Any]:
