@@ -162,3 +162,34 @@ def test_I8_adopting_a_sales_admin_account_alerts_research(store: Store, playboo
         assert events[0].payload["notify"] == ["account-research"]
         rules = {h.rule for h in uow.history("account", "ce") if h.field == "owner_id"}
         assert rules == {"account-adoption"}
+
+
+def test_M3_derived_columns_follow_the_merged_values_and_are_never_chosen_on_their_own(
+    store: Store, playbook: Playbook, now: dt.datetime
+) -> None:
+    """The columns the unit of work derives (same-company key, name initials, address and number keys)
+    follow the fields the merge chose, whichever record each came from; no choice names them."""
+    from leadflow.domain.duplicates import name_initial
+    from leadflow.domain.normalise import email_key, normalise_country, phone_key
+    from leadflow.store.uow import company_key
+
+    survivor = a_lead(id="s", first_name="Élodie", last_name="Martin", email="E.Martin@Initech.example",
+                      company="Initech", country="France")
+    merged = a_lead(id="m", first_name="Lodie", last_name="O'Brien", email="lodie@acme.example",
+                    company="Acme Corp", phone="030 1234567", country="Germany")
+    with store.uow() as uow:
+        save(uow, now - 30 * DAY, survivor)
+    with store.uow() as uow:
+        save(uow, now - 2 * DAY, merged)
+    with store.uow() as uow:
+        result = merge(uow, playbook, uow.get(Lead, "s"), uow.get(Lead, "m"), ANA, now)
+        uow.commit()
+    derived = {"company_key", "first_initial", "last_initial", "email_key", "phone_key"}
+    assert not derived & {c.field for c in result.choices}
+    with store.uow() as uow:
+        lead = uow.get(Lead, "s")
+        country = normalise_country(lead.country)
+        assert lead.phone == "030 1234567"  # only the merged lead had one
+        assert (lead.company_key, lead.first_initial, lead.last_initial, lead.email_key, lead.phone_key) == (
+            company_key(lead.company), name_initial(lead.first_name), name_initial(lead.last_name),
+            email_key(lead.email), phone_key(lead.phone, country.alpha_2 if country else None))
