@@ -36,16 +36,22 @@ def _phone_key(phone: str | None, country: str | None) -> str | None:
 
 
 def _fill(table: str) -> None:
+    """Page by page (5,000 people by id), so a large database is never held in memory at once."""
     conn = op.get_bind()
     t = sa.table(table, sa.column('id', sa.String), sa.column('email', sa.String), sa.column('phone', sa.String),
                  sa.column('country', sa.String), sa.column('email_key', sa.String), sa.column('phone_key', sa.String))
-    rows = [{'b_id': r.id, 'email_key': email_key(r.email), 'phone_key': _phone_key(r.phone, r.country)}
-            for r in conn.execute(sa.select(t.c.id, t.c.email, t.c.phone, t.c.country)
-                                  .where(sa.or_(t.c.email.is_not(None), t.c.phone.is_not(None))))]
-    for start in range(0, len(rows), 5000):
+    after = ''
+    while True:
+        page = conn.execute(sa.select(t.c.id, t.c.email, t.c.phone, t.c.country)
+                            .where(t.c.id > after, sa.or_(t.c.email.is_not(None), t.c.phone.is_not(None)))
+                            .order_by(t.c.id).limit(5000)).all()
+        if not page:
+            return
         conn.execute(t.update().where(t.c.id == sa.bindparam('b_id'))
                      .values(email_key=sa.bindparam('email_key'), phone_key=sa.bindparam('phone_key')),
-                     rows[start:start + 5000])
+                     [{'b_id': r.id, 'email_key': email_key(r.email), 'phone_key': _phone_key(r.phone, r.country)}
+                      for r in page])
+        after = page[-1].id
 
 
 def upgrade() -> None:
