@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, String, bindparam, func, literal_column, select, text, true, union_all, update
+from sqlalchemy import Engine, String, bindparam, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -86,19 +86,20 @@ _DUP_LIMIT = single.DUPLICATE_LIMIT  # as the per-row duplicate search: each key
 _SHARED_LIMIT = 1000  # a broad value's read for several name filters at once (`Batch._read_shared`)
 
 
-_KEYS_PER_QUERY = 50  # keys of one kind per statement at most
-# The shapes a statement comes in (slots), so SQLAlchemy compiles each once: a small chunk (an import's
-# tail, a short list) would otherwise run 50 selects for its one key, 17 ms a chunk of one on SQLite.
-_SLOT_SIZES = (1, 5, 15, _KEYS_PER_QUERY)
-_OLDEST: dict[tuple[str, str, int], Any] = {}
-
-
-def _slots_for(n: int) -> int:
-    return next(size for size in _SLOT_SIZES if size >= n)
-
-
 _BROAD = ("last_name", "domain")  # the kinds read through the person's name filter (`name_filter`)
 _SEP = "\x1f"  # a broad key's value: "key" (no filter) or "key<SEP>first initials<SEP>last initials"
+
+
+def _oldest_columns(model: Any, table: Any, initials: bool) -> list[Any]:
+    """The columns a duplicate key's read returns, of `table` (the model's table or an alias of it)."""
+    c = table.c
+    columns = [c.id, c.created_at, c.email, c.first_name, c.last_name, c.phone, c.country,
+               (c.company if model is Lead else c.email.label("company")), c.email_key, c.phone_key]
+    if model is Lead:
+        columns += [c.website, c.domain]
+    if initials:
+        columns += [c.first_initial, c.last_initial]
+    return columns
 
 
 def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, initials: tuple[Any, Any] | None = None,
@@ -106,13 +107,7 @@ def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, initials: 
     """One key's live people of a kind by (created_at, id), as the per-row search reads them: the key is
     `key` (for "domain_last" the domain, with the lower-case last name `last`), bound or a column; a broad
     kind's `initials` are its name filter's (first, last) initials, bound or columns."""
-    columns = [model.id, model.created_at, model.email, model.first_name, model.last_name, model.phone,
-               model.country, (model.company if model is Lead else Contact.email.label("company")),
-               model.email_key, model.phone_key]
-    if model is Lead:
-        columns += [Lead.website, Lead.domain]
-    if initials is not None:
-        columns += [model.first_initial, model.last_initial]
+    columns = _oldest_columns(model, model.__table__, initials is not None)
     key_column = {"email": model.email, "phone": model.phone, "domain": Lead.domain,
                   "last_name": func.lower(model.last_name), "domain_last": Lead.domain}[kind]
     where = [key_column == key]
@@ -124,44 +119,16 @@ def _oldest_select(kind: str, model: Any, key: Any, last: Any = None, initials: 
             .order_by(model.created_at, model.id))
 
 
-def _oldest_per_key(kind: str, model: Any, slots: int = _KEYS_PER_QUERY) -> Any:
-    """One statement for `slots` keys of a kind: each key's oldest `:limit` live people by
-    (created_at, id), as a UNION ALL of one ordered, limited select per key, with the key's slot number.
-
-    Each select walks its key's ordered index (store/models.py: (key, created_at, id)) and stops after
-    the limit, however many namesakes or colleagues the key has; a window function over the keys would
-    read and sort all of them. Bound keys only: user text never reaches the SQL."""
-    cache_key = (kind, model.__entity__, slots)
-    found = _OLDEST.get(cache_key)
-    if found is not None:
-        return found
-    def one(slot: int) -> Any:
-        initials = (bindparam(f"f{slot}", type_=String), bindparam(f"g{slot}", type_=String)) \
-            if kind in _BROAD else None
-        return _oldest_select(kind, model, bindparam(f"k{slot}"), bindparam(f"l{slot}"), initials,
-                              (literal_column(str(slot)).label("slot"),))
-
-    found = _OLDEST[cache_key] = _per_slot(one, slots)
-    return found
-
-
-def _per_slot(one: Callable[[int], Any], slots: int) -> Any:
-    """`one(slot)` (an ordered select of one key's rows, with its slot number) limited to `:limit` rows for
-    each of `slots` keys, as one statement: a UNION ALL of the limited selects, or the one select."""
-    parts = [select(*one(slot).limit(bindparam("limit")).subquery().c) for slot in range(slots)]
-    return union_all(*parts) if len(parts) > 1 else parts[0]
-
-
-_KEYS_PER_LATERAL = 500  # PostgreSQL: keys per statement, bound as one array
+_KEYS_PER_STATEMENT = 500  # keys of one kind per statement, bound as arrays (PostgreSQL) or JSON (SQLite)
 _LATERAL: dict[tuple[str, str], Any] = {}
 
 
 def _per_key_lateral(one: Callable[[Any, Any], Any], arrays: tuple[str, ...], order: Callable[[Any], list[Any]]) -> Any:
-    """PostgreSQL's form of `_per_slot`: the keys bound as arrays and unnested WITH ORDINALITY, each key's
-    ordered, limited select joined LATERAL to it, so the statement has one plan whatever the number of keys.
-    (A 50-branch UNION ALL costs PostgreSQL 10-12 ms to plan on every execution, more than it runs; SQLite
-    has no LATERAL and plans the union in well under a millisecond.) `slot` is the key's 0-based position,
-    and rows come ordered by slot, then as each key's select orders them."""
+    """PostgreSQL's per-key read: the keys bound as arrays and unnested WITH ORDINALITY, each key's ordered,
+    limited select joined LATERAL to it, so the statement has one plan whatever the number of keys (a
+    UNION ALL of one select per key cost PostgreSQL 10-12 ms to plan on every execution, more than it
+    ran). SQLite has no LATERAL: `_per_key_json`. `slot` is the key's 0-based position, and rows come
+    ordered by slot, then as each key's select orders them."""
     keys = func.unnest(*(bindparam(a, type_=ARRAY(String)) for a in arrays)).table_valued(
         *arrays, with_ordinality="n").render_derived(name="k")
     inner = one(*(keys.c[a] for a in arrays)).limit(bindparam("limit")).lateral("p")
@@ -170,8 +137,10 @@ def _per_key_lateral(one: Callable[[Any, Any], Any], arrays: tuple[str, ...], or
 
 
 def _oldest_per_key_lateral(kind: str, model: Any) -> Any:
-    """`_oldest_per_key` for PostgreSQL: bind `keys` (and, for "domain_last", `lasts`; for a broad kind,
-    `firsts` and `lasts`, its filters' initials) and `limit`."""
+    """Each key's oldest `:limit` live people of a kind by (created_at, id), as the per-row search reads them,
+    walking the key's ordered index (store/models.py: (key, created_at, id, initials)) and stopping at the
+    limit however many namesakes or colleagues it has; bound keys only. PostgreSQL: bind `keys` (and, for
+    "domain_last", `lasts`; for a broad kind, `firsts` and `lasts`, its filters' initials) and `limit`."""
     cache_key = (kind, model.__entity__)
     found = _LATERAL.get(cache_key)
     if found is None:
@@ -187,7 +156,8 @@ def _oldest_per_key_lateral(kind: str, model: Any) -> Any:
 
 
 def _same_company_per_key_lateral(kind: str) -> Any:
-    """`_same_company_per_key` for PostgreSQL: bind `keys`, `statuses` and `limit`."""
+    """Each key's (domains "d", company keys "k") first `:limit` live leads in `:statuses` with no matched
+    account, in `_stored_same_company`'s order. PostgreSQL: bind `keys`, `statuses` and `limit`."""
     found = _LATERAL.get(("same_company", kind))
     if found is None:
         column = Lead.domain if kind == "d" else Lead.company_key
@@ -195,6 +165,55 @@ def _same_company_per_key_lateral(kind: str) -> Any:
         found = _LATERAL[("same_company", kind)] = _per_key_lateral(
             lambda key: _same_company_select(column == key), ("keys",),
             lambda p: [p.c.mql_date, p.c.created_at, p.c.id])
+    return found
+
+
+def _per_key_json(one: Callable[..., Any], model: Any, columns: Callable[[Any], list[Any]], width: int,
+                  order: Callable[[Any], list[Any]]) -> Any:
+    """SQLite's form of `_per_key_lateral`: the keys bound as one JSON array `rows` of `width` values each,
+    read with json_each; each key's ordered, limited select (`one` of the row's values, by id) correlated
+    to it in an IN, so SQLite walks the key's index, stops at the limit and reads each row by its id. One
+    statement for any number of keys, built and compiled once: a UNION ALL of one select per key has to
+    be built and compiled for each number of keys, ~1.3 s of a new process's first import. `slot` is the
+    key's 0-based position, and rows come ordered by slot, then by `order`."""
+    keys = func.json_each(bindparam("rows", type_=String)).table_valued("key", "value", name="k")
+    values = [func.json_extract(keys.c.value, f"$[{i}]") for i in range(width)]
+    ids = one(*values).with_only_columns(model.id).limit(bindparam("limit"))
+    row = model.__table__.alias("c")
+    return (select(*columns(row), keys.c.key.label("slot")).select_from(keys)
+            .join(row, row.c.id.in_(ids.correlate(keys)))
+            .order_by(keys.c.key, *order(row)))
+
+
+_JSON: dict[tuple[str, str], Any] = {}
+
+
+def _oldest_per_key_json(kind: str, model: Any) -> Any:
+    """`_oldest_per_key_lateral` for SQLite: bind `rows` (each key's [key], [domain, last name] for "domain_last",
+    [key, first initials, last initials] for a broad kind) and `limit`."""
+    found = _JSON.get((kind, model.__entity__))
+    if found is None:
+        initials = kind in _BROAD
+        width = 3 if initials else 2 if kind == "domain_last" else 1
+
+        def one(key: Any, second: Any = None, third: Any = None) -> Any:
+            if initials:
+                return _oldest_select(kind, model, key, None, (second, third))
+            return _oldest_select(kind, model, key, second)
+
+        found = _JSON[(kind, model.__entity__)] = _per_key_json(
+            one, model, lambda t: _oldest_columns(model, t, initials), width, lambda t: [t.c.created_at, t.c.id])
+    return found
+
+
+def _same_company_per_key_json(kind: str) -> Any:
+    """`_same_company_per_key_lateral` for SQLite: bind `rows` (each key's [key]), `statuses` and `limit`."""
+    found = _JSON.get(("same_company", kind))
+    if found is None:
+        column = Lead.domain if kind == "d" else Lead.company_key
+        found = _JSON[("same_company", kind)] = _per_key_json(
+            lambda key: _same_company_select(column == key), Lead, _same_company_columns, 1,
+            lambda t: [t.c.mql_date, t.c.created_at, t.c.id])
     return found
 
 
@@ -210,31 +229,13 @@ def _split_broad(value: str) -> tuple[str, NameFilter | None]:
     return base, NameFilter(first=first, last=last)
 
 
-def _slot_params(group: list[str], slots: int, **fixed: Any) -> dict[str, Any]:
-    """The bound values of a `slots`-slot statement for `group`'s keys (a slot past its end matches nobody)."""
-    return {**fixed, **{f"k{slot}": group[slot] if slot < len(group) else None for slot in range(slots)}}
-
-
-_SAME_COMPANY: dict[tuple[str, int], Any] = {}
-
-
-def _same_company_per_key(kind: str, slots: int) -> Any:
-    """One statement for `slots` domains ("d") or company keys ("k"): each key's first `:limit` live leads
-    in `:statuses` with no matched account, in `_stored_same_company`'s order, with the key's slot number."""
-    found = _SAME_COMPANY.get((kind, slots))
-    if found is not None:
-        return found
-    column = Lead.domain if kind == "d" else Lead.company_key
-
-    def one(slot: int) -> Any:
-        return _same_company_select(column == bindparam(f"k{slot}"), literal_column(str(slot)).label("slot"))
-
-    found = _SAME_COMPANY[(kind, slots)] = _per_slot(one, slots)
-    return found
+def _same_company_columns(table: Any) -> list[Any]:
+    c = table.c
+    return [c.status, c.mql_date, c.owner_type, c.owner_id, c.id, c.created_at]
 
 
 def _same_company_select(key_is: Any, *extra: Any) -> Any:
-    return (select(Lead.status, Lead.mql_date, Lead.owner_type, Lead.owner_id, Lead.id, Lead.created_at, *extra)
+    return (select(*_same_company_columns(Lead.__table__), *extra)
             .where(key_is, Lead.status.in_(bindparam("statuses", expanding=True)),
                    Lead.matched_account_id.is_(None), Lead.merged_into_id.is_(None),
                    Lead.converted_at.is_(None), Lead.spam.is_(False))
@@ -491,7 +492,7 @@ class Batch:
         self.same_company: dict[str, list[tuple[Any, ...]]] = {}  # stored ones, by the same keys
         self.dialect = uow.session.get_bind().dialect.name
         # keys per statement of the per-key reads: PostgreSQL binds them as arrays (`_per_key_lateral`)
-        self.keys_per_query = _KEYS_PER_LATERAL if self.dialect == "postgresql" else _KEYS_PER_QUERY
+        self.keys_per_query = _KEYS_PER_STATEMENT
         self.history: list[dict[str, Any]] = []
         self.activities: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
@@ -566,15 +567,14 @@ class Batch:
             if routing else []
 
     def _read_same_company(self, kind: str, group: list[str], statuses: list[str]) -> list[list[tuple[Any, ...]]]:
-        """Each key's stored same-company leads (`_same_company_per_key`), in `group`'s order."""
+        """Each key's stored same-company leads (`_same_company_per_key_lateral`, `_json`), in `group`'s order."""
         limit = routing_service._SAME_COMPANY_LIMIT + 1  # + 1: the lead itself is left out afterwards
         if self.dialect == "postgresql":
             stmt = _same_company_per_key_lateral(kind)
             params: dict[str, Any] = {"keys": group, "limit": limit, "statuses": statuses}
         else:
-            slots = _slots_for(len(group))
-            stmt = _same_company_per_key(kind, slots)
-            params = _slot_params(group, slots, limit=limit, statuses=statuses)
+            stmt = _same_company_per_key_json(kind)
+            params = {"rows": json.dumps([[k] for k in group]), "limit": limit, "statuses": statuses}
         found: list[list[tuple[Any, ...]]] = [[] for _ in group]
         for r in self.uow.session.execute(stmt, params):
             found[r.slot].append(_same_company_entry(r.mql_date, r.created_at, r.id, r.status, r.owner_type,
@@ -798,15 +798,13 @@ class Batch:
             if kind in _BROAD:
                 params["firsts"] = firsts
             return _oldest_per_key_lateral(kind, model), params
-        slots = _slots_for(len(group))
-        params = _slot_params(keys, slots, limit=limit)
-        for slot in range(slots):
-            if kind == "domain_last":
-                params[f"l{slot}"] = seconds[slot] if slot < len(group) else None
-            elif kind in _BROAD:
-                params[f"f{slot}"] = firsts[slot] if slot < len(group) else None
-                params[f"g{slot}"] = seconds[slot] if slot < len(group) else None
-        return _oldest_per_key(kind, model, slots), params
+        if kind == "domain_last":
+            rows: list[list[Any]] = [[k, last] for k, last in zip(keys, seconds, strict=True)]
+        elif kind in _BROAD:
+            rows = [[k, f, g] for k, f, g in zip(keys, firsts, seconds, strict=True)]
+        else:
+            rows = [[k] for k in keys]
+        return _oldest_per_key_json(kind, model), {"rows": json.dumps(rows), "limit": limit}
 
     def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
                     phone: str | None, site: str | None, country: str | None, email: str | None,
