@@ -31,20 +31,26 @@ def test_D1_migrating_twice_changes_nothing(store: Store) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_D1_upgrading_a_populated_database_keeps_every_row(tmp_path_factory: object, store: Store) -> None:
-    """A database made by the first migration, with linked rows, upgrades to head intact."""
+def _start_again_at(store: Store, revision: str) -> None:
+    """Drop every table, then migrate the empty database up to `revision` only."""
     from alembic import command
     from sqlalchemy import text
 
     from leadflow.store.db import alembic_config
 
-    url = store.url
-    with store.engine.begin() as conn:  # start again from the first revision
+    with store.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE' if store.engine.dialect.name
                               == "postgresql" else f'DROP TABLE IF EXISTS "{table.name}"'))
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    command.upgrade(alembic_config(url), "0001")
+    command.upgrade(alembic_config(store.url), revision)
+
+
+def test_D1_upgrading_a_populated_database_keeps_every_row(tmp_path_factory: object, store: Store) -> None:
+    """A database made by the first migration, with linked rows, upgrades to head intact."""
+    from sqlalchemy import text
+
+    _start_again_at(store, "0001")
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO users (id, name, email, role, active, out_of_office, rr_weight) "
                           "VALUES ('u1', 'Ana', 'ana@example.org', 'BDR', true, false, 1)"))
@@ -64,17 +70,9 @@ def test_D1_upgrading_a_populated_database_keeps_every_row(tmp_path_factory: obj
 
 def test_M1_upgrading_fills_the_address_and_number_keys_of_stored_people(store: Store) -> None:
     """0015 fills `email_key` and `phone_key` for the leads a database holds, as the unit of work keeps them."""
-    from alembic import command
     from sqlalchemy import text
 
-    from leadflow.store.db import alembic_config
-
-    with store.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE' if store.engine.dialect.name
-                              == "postgresql" else f'DROP TABLE IF EXISTS "{table.name}"'))
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    command.upgrade(alembic_config(store.url), "0014_name_initials")
+    _start_again_at(store, "0014_name_initials")
     lead = ("INSERT INTO leads (id, last_name, email, phone, country, status, bad_data_reasons, score, score_parts,"
             " lc_unknown, lc_user, lc_prospect_hierarchy, lc_customer_hierarchy_account, lc_former_customer_account,"
             " lc_partner_managed, high_priority, opt_out, inactive) VALUES (:id, 'Doe', :email, :phone, :country,"

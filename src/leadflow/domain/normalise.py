@@ -187,6 +187,13 @@ def phone_key(phone: str | None, country_alpha2: str | None) -> str | None:
     return f"{(country_alpha2 or '').upper()}:{normalise_phone(phone, country_alpha2) or ''}"
 
 
+def record_phone_key(phone: str | None, country: str | None) -> str | None:
+    """The stored key of a record's number, read in the record's country as written (the master list without
+    a playbook's aliases: `stored_phone` reads the key only in the same country)."""
+    found = normalise_country(country)
+    return phone_key(phone, found.alpha_2 if found else None)
+
+
 def stored_phone(phone: str | None, country_alpha2: str | None, key: str | None) -> str | None:
     """`normalise_phone(phone, country_alpha2)`, read from the stored `key` when it was read in the same
     country (the country a playbook's aliases give may differ from the one the key was made with)."""

@@ -491,8 +491,6 @@ class Batch:
         self.by_company: dict[str, list[Lead]] = {}  # pending leads by "d:domain" and "k:company key" (R3)
         self.same_company: dict[str, list[tuple[Any, ...]]] = {}  # stored ones, by the same keys
         self.dialect = uow.session.get_bind().dialect.name
-        # keys per statement of the per-key reads: PostgreSQL binds them as arrays (`_per_key_lateral`)
-        self.keys_per_query = _KEYS_PER_STATEMENT
         self.history: list[dict[str, Any]] = []
         self.activities: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
@@ -542,7 +540,7 @@ class Batch:
 
     def _load_same_company(self, norms: list[tuple[int, LeadIn, single.Normalised]]) -> None:
         """R3's stored same-company leads of the rows no account matched (only those look at them), per
-        domain and company key, with a statement per kind for up to `keys_per_query` keys: what
+        domain and company key, with a statement per kind for up to `_KEYS_PER_STATEMENT` keys: what
         `_stored_same_company` would read one key at a time."""
         statuses = self._same_company_statuses()
         if not statuses:
@@ -556,8 +554,8 @@ class Batch:
                 wanted["k"].add(name.key)
         for kind, values in wanted.items():
             todo = sorted(v for v in values if f"{kind}:{v}" not in self.same_company)
-            for start in range(0, len(todo), self.keys_per_query):
-                group = todo[start:start + self.keys_per_query]
+            for start in range(0, len(todo), _KEYS_PER_STATEMENT):
+                group = todo[start:start + _KEYS_PER_STATEMENT]
                 for key, entries in zip(group, self._read_same_company(kind, group, statuses), strict=True):
                     self.same_company[f"{kind}:{key}"] = entries
 
@@ -717,8 +715,8 @@ class Batch:
                     self.dup_broad.setdefault((kind, entity, base), []).append((v, filt))
             if kind in _BROAD:
                 todo = self._read_shared(kind, entity, model, todo)
-            for start in range(0, len(todo), self.keys_per_query):
-                group = todo[start:start + self.keys_per_query]
+            for start in range(0, len(todo), _KEYS_PER_STATEMENT):
+                group = todo[start:start + _KEYS_PER_STATEMENT]
                 for r in session.execute(*self._key_statement(kind, model, group)):
                     self._keep_row(entity, model, r)
                     refs = self.dup_keys.get((kind, entity, group[r.slot]))
@@ -759,8 +757,8 @@ class Batch:
         if not unions:
             return todo
         values = sorted(unions)
-        for start in range(0, len(values), self.keys_per_query):
-            group = values[start:start + self.keys_per_query]
+        for start in range(0, len(values), _KEYS_PER_STATEMENT):
+            group = values[start:start + _KEYS_PER_STATEMENT]
             by_slot: dict[int, list[Any]] = {}
             for r in self.uow.session.execute(*self._key_statement(kind, model, group, limit=_SHARED_LIMIT)):
                 self._keep_row(entity, model, r)

@@ -46,12 +46,6 @@ NOT_MERGED = frozenset(
         "converted_account_id",
         "converted_opportunity_id",
         "converted_at",
-        # derived by the unit of work from the fields they follow (store/uow.py), never chosen on their own
-        "company_key",
-        "first_initial",
-        "last_initial",
-        "email_key",
-        "phone_key",
     }
 )
 
@@ -155,7 +149,9 @@ def merge(
     my_times, their_times = _set_times(uow, survivor), _set_times(uow, merged)
     survivor_columns = {a.key for a in inspect(type(survivor)).column_attrs}
     merged_columns = {a.key for a in inspect(type(merged)).column_attrs}
-    fields = sorted((survivor_columns & merged_columns) - NOT_MERGED - {"initial_source", "initial_source_at"})
+    # a derived column (`__derived__`) follows the fields it is derived from, never chosen on its own
+    skipped = NOT_MERGED | survivor.__derived__ | merged.__derived__ | {"initial_source", "initial_source_at"}
+    fields = sorted((survivor_columns & merged_columns) - skipped)
     choices: list[FieldChoice] = []
     label = f"{merged.__entity__} {merged.id}"
     with uow.changing(

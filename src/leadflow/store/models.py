@@ -71,6 +71,8 @@ class Tracked:
     __entity__: ClassVar[str]
     __id_prefix__: ClassVar[str]
     __history_exclude__: ClassVar[frozenset[str]] = frozenset({"updated_at", "created_at", "derivations"})
+    # Columns the unit of work derives from others (store/uow.py): never history, never chosen by a merge.
+    __derived__: ClassVar[frozenset[str]] = frozenset()
 
     if TYPE_CHECKING:
         id: Mapped[str]
@@ -173,6 +175,9 @@ class Account(Tracked, Base):
 # --------------------------------------------------------------------------- people records
 
 
+PERSON_DERIVED = frozenset({"first_initial", "last_initial", "email_key", "phone_key"})  # see PersonFields
+
+
 class PersonFields:
     """Fields a lead and a contact share (D4)."""
 
@@ -243,8 +248,8 @@ class Lead(PersonFields, Tracked, Base):
     """A person not yet converted (D4)."""
 
     __tablename__ = "leads"
-    __history_exclude__ = Tracked.__history_exclude__ | {"company_key", "first_initial", "last_initial", "email_key",
-                                                         "phone_key"}
+    __derived__ = PERSON_DERIVED | {"company_key"}
+    __history_exclude__ = Tracked.__history_exclude__ | __derived__
     __entity__ = "lead"
     __id_prefix__ = "ld"
 
@@ -280,7 +285,8 @@ class Contact(PersonFields, Tracked, Base):
     """A person on an account (D4)."""
 
     __tablename__ = "contacts"
-    __history_exclude__ = Tracked.__history_exclude__ | {"first_initial", "last_initial", "email_key", "phone_key"}
+    __derived__ = PERSON_DERIVED
+    __history_exclude__ = Tracked.__history_exclude__ | __derived__
     __entity__ = "contact"
     __id_prefix__ = "ct"
 

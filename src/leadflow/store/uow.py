@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state
 
 from leadflow.domain.duplicates import name_initial
-from leadflow.domain.normalise import email_key, normalise_company, normalise_country, phone_key
+from leadflow.domain.normalise import email_key, normalise_company, record_phone_key
 from leadflow.domain.records import Actor
 from leadflow.errors import InitialSourceLocked, NotFound, UnrecordedChange
 from leadflow.store.models import Account, AccountChange, Contact, FieldHistory, Lead, OutboxEvent, Tracked, new_id
@@ -379,26 +380,21 @@ def _loaded(target: Lead | Contact, name: str) -> tuple[bool, Any]:
     values = target.__dict__
     if name in values:
         return True, values[name]
-    return target._sa_instance_state.key is None, None  # a new person's unset value is None
-
-
-def _phone_key_of(phone: str | None, country: str | None) -> str | None:
-    found = normalise_country(country)
-    return phone_key(phone, found.alpha_2 if found else None)
+    return instance_state(target).key is None, None  # a new person's unset value is None
 
 
 @event.listens_for(Lead.phone, "set")
 @event.listens_for(Contact.phone, "set")
 def _keep_phone_key(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
     known, country = _loaded(target, "country")
-    target.phone_key = _phone_key_of(value, country) if known else None  # None: normalised when read
+    target.phone_key = record_phone_key(value, country) if known else None  # None: normalised when read
 
 
 @event.listens_for(Lead.country, "set")
 @event.listens_for(Contact.country, "set")
 def _keep_phone_key_of_country(target: Lead | Contact, value: str | None, old: Any, initiator: Any) -> None:
     known, phone = _loaded(target, "phone")
-    target.phone_key = _phone_key_of(phone, value) if known else None
+    target.phone_key = record_phone_key(phone, value) if known else None
 
 
 def replay(rows: list[FieldHistory]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from leadflow.domain.normalise import email_key, normalise_country, phone_key
+from leadflow.domain.normalise import email_key, record_phone_key
 
 revision: str = '0015_person_keys'
 down_revision: Union[str, Sequence[str], None] = '0014_name_initials'
@@ -28,11 +28,6 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 _TABLES = ('leads', 'contacts')
-
-
-def _phone_key(phone: str | None, country: str | None) -> str | None:
-    found = normalise_country(country)
-    return phone_key(phone, found.alpha_2 if found else None)
 
 
 def _fill(table: str) -> None:
@@ -49,7 +44,7 @@ def _fill(table: str) -> None:
             return
         conn.execute(t.update().where(t.c.id == sa.bindparam('b_id'))
                      .values(email_key=sa.bindparam('email_key'), phone_key=sa.bindparam('phone_key')),
-                     [{'b_id': r.id, 'email_key': email_key(r.email), 'phone_key': _phone_key(r.phone, r.country)}
+                     [{'b_id': r.id, 'email_key': email_key(r.email), 'phone_key': record_phone_key(r.phone, r.country)}
                       for r in page])
         after = page[-1].id
 
