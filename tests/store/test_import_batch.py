@@ -287,6 +287,40 @@ def test_M1_namesakes_and_colleagues_with_other_first_names_never_crowd_out_a_du
     assert "swapped" in " ".join(found["doe.j@initech.com"][0]["evidence"])
 
 
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "per_row"])
+def test_M1_namesakes_whose_initial_is_the_shared_last_names_never_crowd_out_a_duplicate(
+    store: Store, playbook: Playbook, tmp_path: Path, batched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Among the Smiths, John Smith is never a Sam Smith: Sam's initial is that of the shared last name, which
+    only a "Smith Smith" could be read against (names swapped). With 3 people per key, the three older Sam
+    Smiths would fill the last name's read if its filter took the last name's initial; it does not, so the
+    John Smith created after them is found (by last name only: free mail), in the batch and per row."""
+    from builders import a_lead, save
+
+    from leadflow.services import batch_intake
+    from leadflow.services import intake as per_row
+
+    monkeypatch.setattr(per_row, "DUPLICATE_LIMIT", 3)
+    monkeypatch.setattr(batch_intake, "_DUP_LIMIT", 3)
+    now = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+    sams = [a_lead(first_name=f"Sam{i}", last_name="Smith", email=f"sam{i}.smith@gmail.com", company=f"Other {i}")
+            for i in range(3)]
+    john = a_lead(first_name="John", last_name="Smith", email="john.smith@gmail.com", company="Acme Corp")
+    with store.uow() as uow:
+        save(uow, now - dt.timedelta(days=2), *sams)
+    with store.uow() as uow:
+        save(uow, now - dt.timedelta(days=1), john)
+    path = tmp_path / "smiths.csv"
+    path.write_text("First Name,Last Name,Email Address,Company Name\nJohn,Smith,jsmith1977@yahoo.com,Acme Corp\n",
+                    encoding="utf-8")
+    report = import_leads(store, playbook, path, channel="event_scan", actor=OPS, now=now, batched=batched)
+    assert report.created == 1
+    with store.engine.connect() as conn:
+        found = conn.execute(select(Lead.duplicate_candidates).where(Lead.created_at == now)).scalar_one()
+    assert [c["id"] for c in found] == [john.id]
+    assert found[0]["rule"] == "similar-name-company"
+
+
 def test_M1_initials_are_kept_with_the_names(store: Store, now: dt.datetime) -> None:
     """The stored initials the broad keys are read through follow every write of a name."""
     from builders import a_lead, save

@@ -517,6 +517,51 @@ def test_M1_the_name_filter_never_sets_aside_a_candidate_a_name_rule_would_hold_
         assert filt.admits(dup.name_initial(b.first_name), dup.name_initial(b.last_name)), (held, filt)
 
 
+@settings(max_examples=1500, deadline=None)
+@given(people(), people(), st.sampled_from(["same", "upper", "lower", "folded"]), st.sampled_from(sorted(VARIANTS)))
+def test_M1_the_last_name_filter_never_sets_aside_a_namesake_a_name_rule_would_hold_for(
+    a: PersonRow, b: PersonRow, spelling: str, which: str
+) -> None:
+    """The store reads a last name's people (its lower case, or its folded form) through `last_name_filter`:
+    any of them that a rule other than the same email holds for is admitted, under every rule variant,
+    whichever way round the names are read."""
+    from dataclasses import replace
+
+    from leadflow.domain import duplicates as dup
+
+    if not a.last_name:
+        return
+    last = {"same": a.last_name, "upper": a.last_name.upper(), "lower": a.last_name.lower(),
+            "folded": fold_name(a.last_name)}[spelling]
+    b = replace(b, last_name=last)
+    rules = VARIANTS[which]
+    pa, pb = dup._parse(a), dup._parse(b)
+    held = [rule.id for rule in rules.rules
+            if rule.kind != "same_email" and dup._RULES[rule.kind](pa, pb, rule, rules) is not None]
+    filt = dup.last_name_filter(a, rules)
+    if held and filt is not None:
+        assert filt.admits(dup.name_initial(b.first_name), dup.name_initial(b.last_name)), (held, filt)
+
+
+def test_M1_the_last_name_filter_sets_aside_the_initials_of_the_shared_last_name() -> None:
+    """Among the Smiths, "William Smith" may be a W. (William, Will, a typo) or a B. (Bill), never a Sarah
+    Smith: her initial is the last name's, which only the swapped reading of a "Smith Smith" could use."""
+    from leadflow.domain.duplicates import last_name_filter, name_filter
+
+    william = a_person(first_name="William", last_name="Smith")
+    filt = last_name_filter(william, RULES)
+    assert filt is not None
+    assert filt.admits("w", "s") and filt.admits("b", "s") and filt.admits(None, "s")
+    assert not filt.admits("s", "s")
+    assert name_filter(william, RULES).admits("s", "s")  # the domain's colleagues may be "Smith William"
+    # "S. Smith" is read swapped against "Mith Smith" at the same company (Smith ≈ Mith, S. ~ Smith): when
+    # this person's own first and last name agree as first names, any first name may be theirs
+    initial = a_person(id="a", email="s@acme.de", first_name="S.", last_name="Smith")
+    assert score_pair(initial, a_person(id="b", email="m@acme.de", first_name="Mith", last_name="Smith"), RULES)
+    assert last_name_filter(initial, RULES) is None
+    assert last_name_filter(a_person(first_name="", last_name="Smith"), RULES) is None
+
+
 def test_M1_name_initial_is_the_folded_first_letter_of_the_first_word() -> None:
     from leadflow.domain.duplicates import name_initial
 

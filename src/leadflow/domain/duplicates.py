@@ -219,6 +219,37 @@ def name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
     return NameFilter(first="".join(sorted(set(mine) | set(_initials_of(parsed.last[0], pairs)))), last=mine)
 
 
+def last_name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
+    """`name_filter` for the last-name key, whose people all have this person's last name: narrower, because
+    the swapped readings of `_names` then depend on this person alone.
+
+    Read swapped one way, their first name is compared as a last name with this last name (fuzzily) and
+    this first name with their last name, that is with this last name: possible only when this person's
+    own first and last name agree as first names ("Sam Sam"), and then anyone may be them (no filter).
+    Read swapped the other way, this first name is compared as a last name with their last name, this
+    last name again: possible only when this person's first and last name are similar as last names
+    ("Smith Smith"), and only then do the initials of this last name admit their first names. Otherwise
+    only this first name's initials (and its nicknames') admit, which sets aside the namesakes whose first
+    initial happens to be this last name's (a sixth of a common last name's people in a typical list)."""
+    filt = name_filter(row, rules)
+    if filt is None:
+        return None
+    parsed = _parse(row)
+    if not parsed.last:
+        return filt  # no last name: no last-name key to read
+    minimums = [rule.min_last_name_similarity for rule in rules.rules if rule.kind != "same_email"]
+    if not minimums:
+        return filt  # only the same email: no name rule to admit anyone for
+    least = min(minimums)
+    if _agreement(parsed.first, parsed.last, _first_terms(rules)) is not None:
+        return None
+    pairs = _playbook_nicknames(rules)
+    first = set(_initials_of(parsed.first[0], pairs))
+    if _surname_similarity(parsed.first, parsed.last) >= least:
+        first |= set(_initials_of(parsed.last[0], pairs))
+    return NameFilter(first="".join(sorted(first)), last="")
+
+
 @lru_cache(maxsize=65536)
 def _related_names(word: str, pairs: frozenset[tuple[str, str]]) -> frozenset[str]:
     """A folded first name with the names it is a nickname of, its nicknames (the `nicknames` table) and

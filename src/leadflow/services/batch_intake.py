@@ -37,6 +37,7 @@ from leadflow.domain.duplicates import (
     candidate_keys,
     duplicate_of,
     find_duplicates,
+    last_name_filter,
     name_filter,
     person_row,
 )
@@ -687,6 +688,7 @@ class Batch:
         keys = candidate_keys(me)
         rules = self.pb.duplicates
         filt = name_filter(me, rules) if rules is not None else None
+        namesakes = last_name_filter(me, rules) if rules is not None else None
         last_names = {last_name.lower(), keys.get("last_name_folded", "")} - {""} if last_name else set()
         out: list[tuple[str, str, str]] = []
         for entity in ("lead", "contact"):
@@ -696,7 +698,7 @@ class Batch:
                 out.append(("phone", entity, keys["phone"]))
             if "domain" in keys and entity == "lead":
                 out += [("domain_last", "lead", f"{keys['domain']}|{name}") for name in sorted(last_names)]
-            out += [("last_name", entity, _broad_value(name, filt)) for name in sorted(last_names)]
+            out += [("last_name", entity, _broad_value(name, namesakes)) for name in sorted(last_names)]
             if "domain" in keys and entity == "lead":
                 out.append(("domain", "lead", _broad_value(keys["domain"], filt)))
         return out

@@ -716,7 +716,14 @@ DUPLICATE_LIMIT = 200
 
 def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normalised, data: LeadIn) -> dict[str, Any]:
     """M1: other leads and contacts that look like this person, with score and evidence."""
-    from leadflow.domain.duplicates import candidate_keys, duplicate_of, find_duplicates, name_filter, person_row
+    from leadflow.domain.duplicates import (
+        candidate_keys,
+        duplicate_of,
+        find_duplicates,
+        last_name_filter,
+        name_filter,
+        person_row,
+    )
 
     rules = pb.duplicates
     if rules is None:
@@ -763,6 +770,7 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
     me = row_of(person, person.__entity__)
     keys = candidate_keys(me)
     filt = name_filter(me, rules)
+    namesakes = last_name_filter(me, rules)
     candidates = []
     seen: set[tuple[str, str]] = set()
     last_names = {person.last_name.lower(), keys.get("last_name_folded", "")} if person.last_name else set()
@@ -783,13 +791,16 @@ def duplicates_step(uow: UnitOfWork, pb: Playbook, person: Person, norm: Normali
             exact.append(model.phone == keys["phone"])
         if "domain" in keys and last_names and model is Lead:
             exact.append(and_(Lead.domain == keys["domain"], func.lower(Lead.last_name).in_(last_names)))
-        # the broad keys (a last name, a domain) through this person's name filter: only the namesakes and
-        # colleagues whose names could agree, so the others never fill the 200
-        broad = [] if filt is None else [
-            name_filter_clause(model, literal(filt.first, String), literal(filt.last, String))]
-        groups = [(exact, []), ([func.lower(model.last_name).in_(last_names)] if last_names else [], broad)]
+        # the broad keys (a last name, a domain) through this person's name filters: only the namesakes and
+        # colleagues whose names could agree, so the others never fill the 200 (the namesakes through a
+        # narrower filter, as they all share this last name: `last_name_filter`)
+        by_name, by_domain = (
+            [] if found is None else [
+                name_filter_clause(model, literal(found.first, String), literal(found.last, String))]
+            for found in (namesakes, filt))
+        groups = [(exact, []), ([func.lower(model.last_name).in_(last_names)] if last_names else [], by_name)]
         if "domain" in keys and model is Lead:
-            groups.append(([Lead.domain == keys["domain"]], broad))
+            groups.append(([Lead.domain == keys["domain"]], by_domain))
         for group, also in groups:
             if not group:
                 continue
