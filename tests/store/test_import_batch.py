@@ -296,7 +296,6 @@ def test_M1_namesakes_whose_initial_is_the_shared_last_names_never_crowd_out_a_d
     Smiths would fill the last name's read if its filter took the last name's initial; it does not, so the
     John Smith created after them is found (by last name only: free mail), in the batch and per row."""
     from builders import a_lead, save
-
     from leadflow.services import batch_intake
     from leadflow.services import intake as per_row
 
