@@ -499,6 +499,15 @@ def test_M1_the_quick_test_sets_aside_namesakes_with_other_first_names() -> None
 # --------------------------------------------------------------------------- name filter of the broad keys
 
 
+def _name_rules_holding(a: PersonRow, b: PersonRow, rules: DuplicatesDef) -> list[str]:
+    """The rules other than the same email that hold for the pair: what a name filter must admit it for."""
+    from leadflow.domain import duplicates as dup
+
+    pa, pb = dup._parse(a), dup._parse(b)
+    return [rule.id for rule in rules.rules
+            if rule.kind != "same_email" and dup._RULES[rule.kind](pa, pb, rule, rules) is not None]
+
+
 @settings(max_examples=600, deadline=None)
 @given(people(), people(), st.sampled_from(sorted(VARIANTS)))
 def test_M1_the_name_filter_never_sets_aside_a_candidate_a_name_rule_would_hold_for(
@@ -509,9 +518,7 @@ def test_M1_the_name_filter_never_sets_aside_a_candidate_a_name_rule_would_hold_
     from leadflow.domain import duplicates as dup
 
     rules = VARIANTS[which]
-    pa, pb = dup._parse(a), dup._parse(b)
-    held = [rule.id for rule in rules.rules
-            if rule.kind != "same_email" and dup._RULES[rule.kind](pa, pb, rule, rules) is not None]
+    held = _name_rules_holding(a, b, rules)
     filt = dup.name_filter(a, rules)
     if held and filt is not None:
         assert filt.admits(dup.name_initial(b.first_name), dup.name_initial(b.last_name)), (held, filt)
@@ -535,9 +542,7 @@ def test_M1_the_last_name_filter_never_sets_aside_a_namesake_a_name_rule_would_h
             "folded": fold_name(a.last_name)}[spelling]
     b = replace(b, last_name=last)
     rules = VARIANTS[which]
-    pa, pb = dup._parse(a), dup._parse(b)
-    held = [rule.id for rule in rules.rules
-            if rule.kind != "same_email" and dup._RULES[rule.kind](pa, pb, rule, rules) is not None]
+    held = _name_rules_holding(a, b, rules)
     filt = dup.last_name_filter(a, rules)
     if held and filt is not None:
         assert filt.admits(dup.name_initial(b.first_name), dup.name_initial(b.last_name)), (held, filt)

@@ -237,10 +237,9 @@ def last_name_filter(row: PersonRow, rules: DuplicatesDef) -> NameFilter | None:
     parsed = _parse(row)
     if not parsed.last:
         return filt  # no last name: no last-name key to read
-    minimums = [rule.min_last_name_similarity for rule in rules.rules if rule.kind != "same_email"]
-    if not minimums:
+    least = _least(rules, True, True, True)  # every name rule's minimum (name_filter took their kinds)
+    if least is None:
         return filt  # only the same email: no name rule to admit anyone for
-    least = min(minimums)
     if _agreement(parsed.first, parsed.last, _first_terms(rules)) is not None:
         return None
     pairs = _playbook_nicknames(rules)
