@@ -567,6 +567,23 @@ def test_M1_the_last_name_filter_sets_aside_the_initials_of_the_shared_last_name
     assert last_name_filter(a_person(first_name="", last_name="Smith"), RULES) is None
 
 
+_INITIAL = st.one_of(st.none(), st.sampled_from(["", "a", "b", "j", "s", "é", "ß"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abjsé", max_size=4), st.text(alphabet="abjsé", max_size=4),
+       st.lists(st.tuples(st.uuids().map(str), _INITIAL, _INITIAL), max_size=12))
+def test_M1_a_name_filter_admits_a_whole_read_as_it_admits_each_person(
+    first: str, last: str, people: list[tuple[str, str | None, str | None]]
+) -> None:
+    """The batch takes a big company's colleagues through each filter with `admitted` (one call per read):
+    the same people, in the same order, as `admits` one by one."""
+    from leadflow.domain.duplicates import NameFilter
+
+    filt = NameFilter(first=first, last=last)
+    assert filt.admitted(people) == [id_ for id_, f, s in people if filt.admits(f, s)]
+
+
 def test_M1_name_initial_is_the_folded_first_letter_of_the_first_word() -> None:
     from leadflow.domain.duplicates import name_initial
 

@@ -80,8 +80,8 @@ def login(body: LoginIn, request: Request, uow: Annotated[UnitOfWork, Depends(ge
 
 
 @router.get("/auth/me", response_model=MeOut)
-def me(c: Annotated[Ctx, Depends(ctx())]) -> Any:
-    """Who the token belongs to and what the playbook lets them do."""
+async def me(c: Annotated[Ctx, Depends(ctx())]) -> Any:
+    """Who the token belongs to and what the playbook lets them do (no I/O of its own: on the event loop)."""
     p = c.principal
     return MeOut(user_id=p.user_id, role=p.role, team=p.team, region=p.region, segment=p.segment, admin=p.admin,
                  read_scope=p.read_scope, sees_public_sector=p.sees_public_sector, permissions=sorted(p.permissions))

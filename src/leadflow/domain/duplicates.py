@@ -185,6 +185,12 @@ class NameFilter:
             or (last_initial is not None and last_initial in self.last)
         )
 
+    def admitted(self, people: Iterable[tuple[str, str | None, str | None]]) -> list[str]:
+        """The ids of the (id, first initial, last initial) that `admits`, in order: one call for a whole read
+        (a big company's colleagues through each of a chunk's filters), without a method call per person."""
+        first, last = self.first, self.last
+        return [id_ for id_, f, s in people if f is None or f in first or (s is not None and s in last)]
+
 
 _NAME_RULES = frozenset({"same_email", "same_domain_last_name", "same_phone_last_name", "similar_name_company"})
 

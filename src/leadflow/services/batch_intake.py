@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, String, bindparam, func, select, text, true, update
+from sqlalchemy import Engine, String, bindparam, func, literal_column, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -169,20 +170,35 @@ def _same_company_per_key_lateral(kind: str) -> Any:
     return found
 
 
+def _rowid(table: Any) -> Any:
+    """SQLite's rowid of `table` (a table or an alias): our tables' text ids are a unique index beside it."""
+    return literal_column(f"{table.name}.rowid")
+
+
+# A MATERIALIZED common table expression (SQLite 3.35+) is computed once; a plain one is flattened into the query.
+_MATERIALIZED = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
 def _per_key_json(one: Callable[..., Any], model: Any, columns: Callable[[Any], list[Any]], width: int,
                   order: Callable[[Any], list[Any]]) -> Any:
     """SQLite's form of `_per_key_lateral`: the keys bound as one JSON array `rows` of `width` values each,
-    read with json_each; each key's ordered, limited select (`one` of the row's values, by id) correlated
-    to it in an IN, so SQLite walks the key's index, stops at the limit and reads each row by its id. One
-    statement for any number of keys, built and compiled once: a UNION ALL of one select per key has to
-    be built and compiled for each number of keys, ~1.3 s of a new process's first import. `slot` is the
-    key's 0-based position, and rows come ordered by slot, then by `order`."""
-    keys = func.json_each(bindparam("rows", type_=String)).table_valued("key", "value", name="k")
-    values = [func.json_extract(keys.c.value, f"$[{i}]") for i in range(width)]
-    ids = one(*values).with_only_columns(model.id).limit(bindparam("limit"))
+    read with json_each; each key's ordered, limited select (`one` of the row's values, by rowid)
+    correlated to it in an IN, so SQLite walks the key's index, stops at the limit and reads each row by
+    its rowid. One statement for any number of keys, built and compiled once: a UNION ALL of one select
+    per key has to be built and compiled for each number of keys, ~1.3 s of a new process's first import.
+    `slot` is the key's 0-based position, and rows come ordered by slot, then by `order`.
+
+    Each key's values are taken out of its JSON once, in a materialized CTE: written in the correlated
+    select, SQLite evaluates `json_extract` for every index entry it walks (a common last name's hundreds),
+    and the ids it returns would each be looked up in the id index before the table. Both cost the read of
+    400 common last names (12,752 rows at 60,000 leads) 0.17 s; this form 0.10 s."""
+    each = func.json_each(bindparam("rows", type_=String)).table_valued("key", "value", name="j")
+    keys = select(each.c.key, *(func.json_extract(each.c.value, f"$[{i}]").label(f"v{i}") for i in range(width)))
+    keys = keys.cte("k").prefix_with("MATERIALIZED") if _MATERIALIZED else keys.cte("k")
+    ids = one(*(keys.c[f"v{i}"] for i in range(width))).with_only_columns(_rowid(model.__table__))
     row = model.__table__.alias("c")
     return (select(*columns(row), keys.c.key.label("slot")).select_from(keys)
-            .join(row, row.c.id.in_(ids.correlate(keys)))
+            .join(row, _rowid(row).in_(ids.limit(bindparam("limit")).correlate(keys)))
             .order_by(keys.c.key, *order(row)))
 
 
@@ -768,8 +784,9 @@ class Batch:
             for slot, value in enumerate(group):
                 rows = sorted(by_slot.get(slot, ()), key=lambda r: (_utc(r.created_at), r.id))
                 complete = len(rows) < _SHARED_LIMIT
+                initials = [(r.id, r.first_initial, r.last_initial) for r in rows]  # read once, not per filter
                 for v, filt in unions[value]:
-                    ids = [r.id for r in rows if filt is None or filt.admits(r.first_initial, r.last_initial)]
+                    ids = [i for i, _, _ in initials] if filt is None else filt.admitted(initials)
                     if complete or len(ids) >= _DUP_LIMIT:
                         self.dup_keys[(kind, entity, v)].extend((entity, i) for i in ids[:_DUP_LIMIT])
                     else:

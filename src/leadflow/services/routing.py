@@ -267,6 +267,7 @@ class Pools:
         self.defs: dict[str, PoolDef] = {p.id: p for p in pb.routing.pools} if pb.routing else {}
         self._users: dict[str, Any] | None = None
         self._members: dict[tuple[str, str | None], list[round_robin.Member]] = {}
+        self._admitted: dict[tuple[str, str | None], list[Any]] = {}
 
     @property
     def users(self) -> dict[str, Any]:
@@ -281,10 +282,14 @@ class Pools:
         return user is not None and bool(user.active) and not user.out_of_office
 
     def admitted(self, pool_id: str, key: str | None) -> list[Any]:
-        pool = self.defs.get(pool_id)
-        if pool is None:
-            return []
-        return [u for u in self.users.values() if pool_admits(pool, u, key)]
+        """The pool's members for this key, whatever their availability (decided once per pool and key: the
+        users are read once per object)."""
+        found = self._admitted.get((pool_id, key))
+        if found is None:
+            pool = self.defs.get(pool_id)
+            found = [u for u in self.users.values() if pool_admits(pool, u, key)] if pool is not None else []
+            self._admitted[(pool_id, key)] = found
+        return found
 
     def _assigned_counts(self, users: list[Any]) -> dict[str, tuple[int, int]]:
         """Round-robin assignments of each user since the start of its local day and week (R9 capacity)."""
