@@ -9,15 +9,14 @@ people by (created_at, id), through its name filter for a broad key, exactly as 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from leadflow.domain.duplicates import NameFilter
 from leadflow.domain.records import Actor
 from leadflow.services import batch_intake
 from leadflow.store.db import Store
@@ -86,22 +85,12 @@ KEYS: list[tuple[str, str, str | None, tuple[str, str] | None]] = [
 
 def _read(store: Store, kind: str, keys: list[tuple[str, str | None, tuple[str, str] | None]],
           limit: int) -> list[list[str]]:
-    """Each key's ids through the batch's statement for its kind, in the store's form."""
-    broad = kind in batch_intake._BROAD
+    """Each key's ids through the batch's statement for its kind, in the store's form, the keys written as
+    the batch writes them ("domain|last name"; a broad value with its name filter)."""
+    group = [f"{k}|{s}" if kind == "domain_last" else
+             batch_intake._broad_value(k, NameFilter(first=f[0], last=f[1]) if f else None) for k, s, f in keys]
     with store.engine.connect() as conn:
-        if store.engine.dialect.name == "postgresql":
-            params: dict[str, Any] = {"keys": [k for k, _, _ in keys], "limit": limit}
-            if kind == "domain_last":
-                params["lasts"] = [s for _, s, _ in keys]
-            if broad:
-                params["firsts"] = [f[0] if f else None for _, _, f in keys]
-                params["lasts"] = [f[1] if f else None for _, _, f in keys]
-            rows = conn.execute(batch_intake._oldest_per_key_lateral(kind, Lead), params)
-        else:
-            values = [[k, *((f[0], f[1]) if f else (None, None))] if broad else [k, s] if kind == "domain_last"
-                      else [k] for k, s, f in keys]
-            rows = conn.execute(batch_intake._oldest_per_key_json(kind, Lead),
-                                {"rows": json.dumps(values), "limit": limit})
+        rows = conn.execute(*batch_intake._key_statement(store.engine.dialect.name, kind, Lead, group, limit))
         out: list[list[str]] = [[] for _ in keys]
         for r in rows:
             out[r.slot].append(r.id)
@@ -148,9 +137,9 @@ def test_M1_sqlite_reads_a_domain_and_last_name_key_through_its_own_index(sqlite
     it walked the last name's index (in created_at order already) through every namesake of every company.
     With (domain, lower(last_name), created_at, id) it takes the pair's own index (migration 0016)."""
     store = sqlite_store
-    statement = batch_intake._oldest_per_key_json("domain_last", Lead)
+    statement, bound = batch_intake._key_statement("sqlite", "domain_last", Lead, ["acme.de|smith"])
     compiled = statement.compile(store.engine)
-    params = compiled.construct_params({"rows": json.dumps([["acme.de", "smith"]]), "limit": 200})
+    params = compiled.construct_params(bound)
     positional = [params[name] for name in compiled.positiontup or ()]
     with store.engine.connect() as conn:
         plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}",

@@ -234,6 +234,37 @@ def _same_company_per_key_json(kind: str) -> Any:
     return found
 
 
+def _key_statement(dialect: str, kind: str, model: Any, group: list[str],
+               limit: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The statement reading `group`'s keys of a kind (each key's oldest `limit`, `_DUP_LIMIT` unless
+    given), and its bound values, in the store's form (`dialect`: "postgresql" or "sqlite")."""
+    limit = _DUP_LIMIT if limit is None else limit
+    if kind == "domain_last":  # each key is "domain|last name": two bound values
+        pairs = [v.partition("|") for v in group]
+        keys, seconds = [p[0] for p in pairs], [p[2] for p in pairs]
+    elif kind in _BROAD:  # each key is its value and its name filter's two strings of initials
+        split = [_split_broad(v) for v in group]
+        keys = [base for base, _ in split]
+        firsts = [f.first if f is not None else None for _, f in split]
+        seconds = [f.last if f is not None else None for _, f in split]
+    else:
+        keys, seconds = group, []
+    if dialect == "postgresql":
+        params: dict[str, Any] = {"keys": keys, "limit": limit}
+        if kind == "domain_last" or kind in _BROAD:
+            params["lasts"] = seconds
+        if kind in _BROAD:
+            params["firsts"] = firsts
+        return _oldest_per_key_lateral(kind, model), params
+    if kind == "domain_last":
+        rows: list[list[Any]] = [[k, last] for k, last in zip(keys, seconds, strict=True)]
+    elif kind in _BROAD:
+        rows = [[k, f, g] for k, f, g in zip(keys, firsts, seconds, strict=True)]
+    else:
+        rows = [[k] for k in keys]
+    return _oldest_per_key_json(kind, model), {"rows": json.dumps(rows), "limit": limit}
+
+
 def _broad_value(value: str, filt: NameFilter | None) -> str:
     """A broad key's value with its name filter (the batch's key: two people's filters read other rows)."""
     return value if filt is None else f"{value}{_SEP}{filt.first}{_SEP}{filt.last}"
@@ -735,7 +766,7 @@ class Batch:
                 todo = self._read_shared(kind, entity, model, todo)
             for start in range(0, len(todo), _KEYS_PER_STATEMENT):
                 group = todo[start:start + _KEYS_PER_STATEMENT]
-                for r in session.execute(*self._key_statement(kind, model, group)):
+                for r in session.execute(*_key_statement(self.dialect, kind, model, group)):
                     self._keep_row(entity, model, r)
                     refs = self.dup_keys.get((kind, entity, group[r.slot]))
                     if refs is not None:
@@ -778,7 +809,8 @@ class Batch:
         for start in range(0, len(values), _KEYS_PER_STATEMENT):
             group = values[start:start + _KEYS_PER_STATEMENT]
             by_slot: dict[int, list[Any]] = {}
-            for r in self.uow.session.execute(*self._key_statement(kind, model, group, limit=_SHARED_LIMIT)):
+            for r in self.uow.session.execute(
+                    *_key_statement(self.dialect, kind, model, group, limit=_SHARED_LIMIT)):
                 self._keep_row(entity, model, r)
                 by_slot.setdefault(r.slot, []).append(r)
             for slot, value in enumerate(group):
@@ -792,36 +824,6 @@ class Batch:
                     else:
                         rest.append(v)
         return sorted(rest)
-
-    def _key_statement(self, kind: str, model: Any, group: list[str],
-                       limit: int | None = None) -> tuple[Any, dict[str, Any]]:
-        """The statement reading `group`'s keys of a kind (each key's oldest `limit`, `_DUP_LIMIT` unless
-        given), and its bound values."""
-        limit = _DUP_LIMIT if limit is None else limit
-        if kind == "domain_last":  # each key is "domain|last name": two bound values
-            pairs = [v.partition("|") for v in group]
-            keys, seconds = [p[0] for p in pairs], [p[2] for p in pairs]
-        elif kind in _BROAD:  # each key is its value and its name filter's two strings of initials
-            split = [_split_broad(v) for v in group]
-            keys = [base for base, _ in split]
-            firsts = [f.first if f is not None else None for _, f in split]
-            seconds = [f.last if f is not None else None for _, f in split]
-        else:
-            keys, seconds = group, []
-        if self.dialect == "postgresql":
-            params: dict[str, Any] = {"keys": keys, "limit": limit}
-            if kind == "domain_last" or kind in _BROAD:
-                params["lasts"] = seconds
-            if kind in _BROAD:
-                params["firsts"] = firsts
-            return _oldest_per_key_lateral(kind, model), params
-        if kind == "domain_last":
-            rows: list[list[Any]] = [[k, last] for k, last in zip(keys, seconds, strict=True)]
-        elif kind in _BROAD:
-            rows = [[k, f, g] for k, f, g in zip(keys, firsts, seconds, strict=True)]
-        else:
-            rows = [[k] for k in keys]
-        return _oldest_per_key_json(kind, model), {"rows": json.dumps(rows), "limit": limit}
 
     def _person_row(self, entity: str, id_: str, first: str | None, last: str | None, company: str | None,
                     phone: str | None, site: str | None, country: str | None, email: str | None,
